@@ -1,0 +1,230 @@
+"""MNIST and CIFAR-10 from their standard files, held as tensors on the training device.
+
+The folder layout is torchvision's, so one data folder serves both:
+  <root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
+  <root>/cifar-10-batches-py/{data_batch_1..5,test_batch}
+The folder is --data-dir, else $LTH_DATA, else ./data. Missing files are downloaded from the
+official sources and checked against their published MD5s; files already in place are checked
+by shape, label counts and value range instead.
+
+Paper, Section 2 / Appendix G: 5,000 training examples are held out as a validation set (here
+chosen by a fixed seed, the same for every trial). The paper does not state an input
+normalization; the default here standardizes each channel by the mean and standard deviation
+of the training split (`normalization="standardize"`); "scale" maps pixels to [0, 1] only.
+"""
+import functools
+import gzip
+import hashlib
+import os
+import pickle
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .errors import LTHError
+
+SPLIT_SEED = 0
+NORMALIZATIONS = ("standardize", "scale")
+
+MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+                 "http://yann.lecun.com/exdb/mnist/")
+MNIST_FILES = {  # name: MD5 of the official .gz archive
+    "train-images-idx3-ubyte": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+EXPECTED = {"mnist": (60_000, 10_000), "cifar10": (50_000, 10_000)}
+
+
+def data_root(data_dir=None) -> Path:
+    """--data-dir, else $LTH_DATA, else ./data."""
+    return Path(data_dir or os.environ.get("LTH_DATA") or "data")
+
+
+# --- downloading ------------------------------------------------------------------------
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: Path, md5: str) -> None:
+    """Fetch `url` to `dest` with a progress bar; verify its MD5 before it lands at `dest`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response, os.fdopen(fd, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+                for block in iter(lambda: response.read(1 << 16), b""):
+                    out.write(block)
+                    bar.update(len(block))
+        if _md5(Path(tmp)) != md5:
+            raise LTHError(f"checksum mismatch for {url}: expected MD5 {md5}")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _missing_error(dataset: str, folder: Path, files: list, why: Exception) -> LTHError:
+    return LTHError(f"{dataset} is not in {folder} and could not be downloaded ({why}); "
+                    f"put {', '.join(files)} there, or point --data-dir / LTH_DATA at a "
+                    f"folder that has them")
+
+
+def _fetch_mnist(root: Path) -> Path:
+    folder = root / "MNIST" / "raw"
+    for name, md5 in MNIST_FILES.items():
+        if (folder / name).exists() or (folder / f"{name}.gz").exists():
+            continue
+        errors = []
+        for mirror in MNIST_MIRRORS:
+            try:
+                download(mirror + name + ".gz", folder / f"{name}.gz", md5)
+                break
+            except (OSError, LTHError) as e:
+                errors.append(e)
+        else:
+            raise _missing_error("MNIST", folder, [f"{n}.gz" for n in MNIST_FILES], errors[-1])
+    return folder
+
+
+def _fetch_cifar10(root: Path) -> Path:
+    folder = root / "cifar-10-batches-py"
+    if all((folder / name).exists() for name in CIFAR10_FILES):
+        return folder
+    archive = root / "cifar-10-python.tar.gz"
+    try:
+        if not archive.exists():
+            download(CIFAR10_URL, archive, CIFAR10_MD5)
+        with tarfile.open(archive) as tar:
+            tar.extractall(root, filter="data")
+    except (OSError, LTHError, tarfile.TarError) as e:
+        raise _missing_error("CIFAR-10", folder, CIFAR10_FILES, e) from None
+    return folder
+
+
+# --- reading ------------------------------------------------------------------------------
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (MNIST's format), gzipped or not, as a uint8 array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08:
+        raise LTHError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise LTHError(f"{path} is truncated: expected {int(np.prod(shape))} values")
+    return body.reshape(shape)
+
+
+def _mnist_arrays(root: Path):
+    folder = _fetch_mnist(root)
+
+    def load(name):
+        path = folder / name
+        return read_idx(path if path.exists() else folder / f"{name}.gz")
+    train = load("train-images-idx3-ubyte")[:, None], load("train-labels-idx1-ubyte")
+    test = load("t10k-images-idx3-ubyte")[:, None], load("t10k-labels-idx1-ubyte")
+    return train, test
+
+
+def _cifar10_arrays(root: Path):
+    folder = _fetch_cifar10(root)
+
+    def load(names):
+        xs, ys = [], []
+        for name in names:
+            try:
+                with open(folder / name, "rb") as f:
+                    batch = pickle.load(f, encoding="bytes")
+                xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+                ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
+            except (OSError, pickle.UnpicklingError, EOFError, KeyError, ValueError) as e:
+                raise LTHError(f"{folder / name} is not a CIFAR-10 batch ({e})") from None
+        return np.concatenate(xs), np.concatenate(ys)
+    return load(CIFAR10_FILES[:5]), load(CIFAR10_FILES[5:])
+
+
+def _check(dataset: str, split: str, x: np.ndarray, y: np.ndarray, size: int) -> None:
+    """Files already in place carry no archive checksum: check what they hold instead."""
+    counts = np.bincount(y.astype(np.int64), minlength=10) if y.size else np.zeros(10)
+    if len(x) != size or len(y) != size or len(counts) != 10 or counts.min() == 0:
+        raise LTHError(f"{dataset} {split} files hold {len(x)} images, {len(y)} labels in "
+                       f"{len(counts)} classes; expected {size} of each in 10 classes")
+
+
+@functools.lru_cache(maxsize=4)
+def load_arrays(dataset: str, root: Path):
+    """((train_x, train_y), (test_x, test_y)) as uint8 images [N, C, H, W] and int labels."""
+    readers = {"mnist": _mnist_arrays, "cifar10": _cifar10_arrays}
+    if dataset not in readers:
+        raise LTHError(f"unknown dataset {dataset!r}; choose one of {', '.join(readers)}")
+    (train_x, train_y), (test_x, test_y) = readers[dataset](Path(root))
+    n_train, n_test = EXPECTED[dataset]
+    _check(dataset, "training", train_x, train_y, n_train)
+    _check(dataset, "test", test_x, test_y, n_test)
+    return (train_x, train_y.astype(np.int64)), (test_x, test_y.astype(np.int64))
+
+
+# --- splits on the device --------------------------------------------------------------------
+
+@dataclass
+class Splits:
+    """Training / validation / test tensors on one device, normalized, images [N, C, H, W]."""
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+    def split(self, name: str):
+        if name not in ("train", "val", "test"):
+            raise LTHError(f"unknown split {name!r}; choose train, val or test")
+        return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
+
+
+def load_splits(dataset: str, data_dir=None, validation_size: int = 5_000,
+                normalization: str = "standardize", device="cpu") -> Splits:
+    """The dataset with `validation_size` training examples held out by a fixed seed."""
+    if normalization not in NORMALIZATIONS:
+        raise LTHError(f"unknown normalization {normalization!r}; "
+                       f"choose one of {', '.join(NORMALIZATIONS)}")
+    root = data_root(data_dir).resolve()
+    (train_x, train_y), (test_x, test_y) = load_arrays(dataset, root)
+    if not 0 < validation_size < len(train_x):
+        raise LTHError(f"validation_size must be between 1 and {len(train_x) - 1}")
+    order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    val_idx, train_idx = order[:validation_size], order[validation_size:]
+
+    def tensor(a):
+        return torch.from_numpy(np.array(a)).to(device)
+    x, y = tensor(train_x).float().div_(255), tensor(train_y)
+    test = tensor(test_x).float().div_(255)
+    train_idx, val_idx = train_idx.to(device), val_idx.to(device)
+    splits = Splits(x[train_idx], y[train_idx], x[val_idx], y[val_idx], test, tensor(test_y))
+    if normalization == "standardize":
+        mean = splits.train_x.mean(dim=(0, 2, 3), keepdim=True)
+        std = splits.train_x.std(dim=(0, 2, 3), keepdim=True)
+        for name in ("train_x", "val_x", "test_x"):
+            setattr(splits, name, (getattr(splits, name) - mean) / std)
+    return splits

@@ -1,0 +1,316 @@
+"""The experiment driver: trials x pruning rounds x strategies, resumable, with tidy results.
+
+Strategies (each a thin variation of one training unit; Section 2 and Figure 4):
+  winning_ticket  iterative magnitude pruning; survivors reset to their original init
+  random_reinit   the winning ticket's mask with a fresh random initialization
+  random_sparse   a random mask with the same per-layer counts, fresh initialization
+  oneshot         the dense network trained once, pruned straight to each round's counts,
+                  reset to its init and retrained
+  rewind          iterative pruning with survivors reset to their values at iteration k
+                  of the dense run (late resetting, Frankle et al. 2019); k = 0 is the
+                  winning ticket
+Round 0 is the dense network: it is trained once per trial (as the winning ticket's round 0)
+and is the Pm = 100% point of every strategy. All strategies of one (trial, round) see the
+same data order, so they differ only in their mask and initialization.
+
+A unit (strategy, trial, round) is done when its checkpoint and its result file exist; a rerun
+skips done units, and the CSVs are rebuilt from the result files in a fixed order, so an
+interrupted run, resumed, ends with the same CSVs as an uninterrupted one.
+"""
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from .config import STRATEGIES, Hparams
+from .data import load_splits
+from .errors import LTHError
+from .models import LotteryNet
+from .pruning import (layer_counts, layer_rates, mask_counts, percent_remaining, prune_layerwise,
+                      prune_to_counts, random_masks)
+from .training import evaluate, train
+
+METRICS_COLUMNS = ["arch", "dataset", "strategy", "trial", "round", "pm", "iteration", "split",
+                   "loss", "accuracy"]
+SUMMARY_COLUMNS = ["arch", "dataset", "strategy", "trial", "round", "pm",
+                   "early_stop_iteration", "early_stop_val_loss", "early_stop_test_accuracy",
+                   "final_test_accuracy", "final_train_accuracy"]
+CHECKPOINT_FORMAT = "lth_utils.checkpoint/1"
+
+
+def derive_seed(*parts) -> int:
+    """A 63-bit seed from any tuple of names and numbers, the same on every platform."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+# --- atomic files ------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+def read_checkpoint(path) -> dict:
+    """A checkpoint written by this driver, or a one-line LTHError saying why not."""
+    path = Path(path)
+    if not path.is_file():
+        raise LTHError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, foreign pickle, ...: all mean "not readable"
+        raise LTHError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise LTHError(f"{path} is not an lth_utils checkpoint")
+    return ckpt
+
+
+def load_and_evaluate(path, split: str = "test", data_dir=None, device="cpu",
+                      weights: str = "trained") -> tuple:
+    """Loss and accuracy of a checkpoint's `weights` ("trained" or "initial") on `split`
+    (train / val / test), with the data split and normalization it was trained with."""
+    ckpt = read_checkpoint(path)
+    if weights not in ("trained", "initial"):
+        raise LTHError(f"weights must be 'trained' or 'initial', not {weights!r}")
+    hp = ckpt["hparams"]
+    model = LotteryNet(hp["arch"], hp["dataset"]).to(device)
+    model.apply_masks(ckpt["mask"])
+    model.load_parameters(ckpt[weights])
+    splits = load_splits(hp["dataset"], data_dir, hp["validation_size"], hp["normalization"],
+                         device)
+    return evaluate(model, *splits.split(split))
+
+
+# --- the driver --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Unit:
+    strategy: str
+    trial: int
+    round: int
+
+    def name(self, arch: str) -> str:
+        return f"{arch}_{self.strategy}_trial{self.trial}_round{self.round}"
+
+
+def plan(hp: Hparams) -> list:
+    """The units of `hp` in the order they run: every strategy's dependencies come first.
+    The winning ticket always runs: the controls are defined by its masks and dense run."""
+    strategies = ["winning_ticket"] + [s for s in STRATEGIES
+                                       if s in hp.strategies and s != "winning_ticket"]
+    return [Unit(s, t, r) for t in range(hp.trials) for r in range(hp.rounds + 1)
+            for s in strategies if r > 0 or s == "winning_ticket"]
+
+
+class Experiment:
+    """One results folder: `<out>/<arch>_<dataset>_<preset>/`."""
+
+    def __init__(self, hp: Hparams, out="results", data_dir=None, device="cpu"):
+        self.hp, self.device, self.data_dir = hp, torch.device(device), data_dir
+        self.dir = Path(out) / f"{hp.arch}_{hp.dataset}_{hp.preset}"
+        self._splits = None
+        self._states = {}  # unit -> checkpoint, for the units others depend on
+        model = LotteryNet(hp.arch, hp.dataset)
+        self.shapes = {n: w.shape for n, w in model.weights().items()}
+        self.sizes = {n: w.numel() for n, w in model.weights().items()}
+        self.rates = layer_rates(hp.arch, model.layer_kinds(), hp.prune_rates)
+
+    # where things are
+    def checkpoint_path(self, unit: Unit, iteration: int | None = None) -> Path:
+        it = self.hp.iterations if iteration is None else iteration
+        return self.dir / "checkpoints" / f"{unit.name(self.hp.arch)}_it{it}.pt"
+
+    def result_path(self, unit: Unit) -> Path:
+        return self.dir / "units" / f"{unit.name(self.hp.arch)}.json"
+
+    def done(self, unit: Unit) -> bool:
+        return self.result_path(unit).exists() and self.checkpoint_path(unit).exists()
+
+    @property
+    def splits(self):
+        if self._splits is None:
+            hp = self.hp
+            self._splits = load_splits(hp.dataset, self.data_dir, hp.validation_size,
+                                       hp.normalization, self.device)
+        return self._splits
+
+    def counts(self, round_: int) -> dict:
+        return layer_counts(self.sizes, self.rates, round_)
+
+    # what each unit starts from
+    def state(self, unit: Unit) -> dict:
+        if unit not in self._states:
+            self._states[unit] = read_checkpoint(self.checkpoint_path(unit))
+        return self._states[unit]
+
+    def weights(self, parameters: dict) -> dict:
+        """The prunable weights, by layer name, of a parameters state."""
+        return {n: parameters[LotteryNet.weight_key(n)] for n in self.shapes}
+
+    def init(self, seed_parts: tuple) -> dict:
+        model = LotteryNet(self.hp.arch, self.hp.dataset)
+        model.initialize(torch.Generator().manual_seed(derive_seed(self.hp.seed, *seed_parts)))
+        return model.parameters_state()
+
+    def starting_point(self, unit: Unit) -> tuple:
+        """(mask, initial parameters, first iteration) of `unit`."""
+        hp, (s, t, r) = self.hp, (unit.strategy, unit.trial, unit.round)
+        dense = Unit("winning_ticket", t, 0)
+        if r == 0:
+            return {n: torch.ones(shape, dtype=torch.bool) for n, shape in self.shapes.items()}, \
+                self.init((t, "init")), 0
+        if s in ("winning_ticket", "random_reinit"):
+            previous = self.state(Unit("winning_ticket", t, r - 1))
+            mask = prune_layerwise(self.weights(previous["trained"]), previous["mask"], self.rates)
+            init = self.init((t, "init") if s == "winning_ticket" else (t, s, r))
+            return mask, init, 0
+        if s == "random_sparse":
+            generator = torch.Generator().manual_seed(derive_seed(hp.seed, t, s, r, "mask"))
+            return random_masks(self.shapes, self.counts(r), generator), self.init((t, s, r)), 0
+        if s == "oneshot":
+            mask = prune_to_counts(self.weights(self.state(dense)["trained"]), self.counts(r))
+            return mask, self.init((t, "init")), 0
+        if s == "rewind":
+            previous = self.state(Unit("rewind", t, r - 1) if r > 1 else dense)
+            mask = prune_layerwise(self.weights(previous["trained"]), previous["mask"], self.rates)
+            return mask, self.state(dense)["rewind"], hp.rewind_iteration
+        raise LTHError(f"unknown strategy {s!r}")
+
+    def run_unit(self, unit: Unit, progress=None) -> None:
+        hp = self.hp
+        mask, init, start = self.starting_point(unit)
+        model = LotteryNet(hp.arch, hp.dataset).to(self.device)
+        model.apply_masks({n: m.to(self.device) for n, m in mask.items()})
+        model.load_parameters({k: v.to(self.device) for k, v in init.items()})
+        initial = model.parameters_state()
+        wants_rewind = "rewind" in hp.strategies and unit == Unit("winning_ticket", unit.trial, 0)
+        result = train(model, self.splits, hp.iterations, hp.learning_rate, hp.batch_size,
+                       derive_seed(hp.seed, unit.trial, unit.round, "data"), hp.eval_every,
+                       hp.eval_limit, start, hp.rewind_iteration if wants_rewind else None,
+                       progress)
+        pm = percent_remaining(mask_counts(mask), self.sizes)
+        cpu = lambda d: {k: v.detach().cpu() for k, v in d.items()}  # noqa: E731
+        ckpt = {"format": CHECKPOINT_FORMAT, "hparams": hp.to_dict(), "strategy": unit.strategy,
+                "trial": unit.trial, "round": unit.round, "pm": pm,
+                "iteration": hp.iterations, "mask": cpu(mask), "initial": cpu(initial),
+                "trained": cpu(model.parameters_state())}
+        if result.snapshot is not None:
+            ckpt["rewind"] = cpu(result.snapshot)
+        elif wants_rewind:  # k = 0: the initialization itself
+            ckpt["rewind"] = cpu(initial)
+        with atomic_path(self.checkpoint_path(unit)) as tmp:
+            torch.save(ckpt, tmp)
+        self._states[unit] = ckpt
+        record = {"strategy": unit.strategy, "trial": unit.trial, "round": unit.round, "pm": pm,
+                  "evals": result.evals}
+        write_text(self.result_path(unit), json.dumps(record))
+
+    # results
+    def write_params(self, extra: dict) -> None:
+        """Record the resolved parameters; refuse a folder that holds different science."""
+        path = self.dir / "params.yaml"
+        if path.exists():
+            try:
+                old = yaml.safe_load(path.read_text())["hparams"]
+                old = Hparams(**{**old, "strategies": tuple(old["strategies"]),
+                                 "datasets": tuple(old["datasets"])}).science()
+            except Exception:
+                raise LTHError(f"{path} is not a parameters file of this project; "
+                               f"choose another --out") from None
+            changed = [f"{k}: {old[k]} -> {v}" for k, v in self.hp.science().items()
+                       if old.get(k) != v]
+            if changed:
+                raise LTHError(f"{self.dir} holds results of other parameters "
+                               f"({'; '.join(changed)}); choose another --out or delete it")
+        write_text(path, yaml.safe_dump({"hparams": self.hp.to_dict(), **extra},
+                                        sort_keys=False))
+
+    def write_csvs(self) -> None:
+        """metrics.csv and summary.csv from every finished unit, in plan order."""
+        order = {s: i for i, s in enumerate(["winning_ticket"] + list(STRATEGIES))}
+        records = [json.loads(p.read_text()) for p in sorted((self.dir / "units").glob("*.json"))]
+        records.sort(key=lambda r: (order[r["strategy"]], r["trial"], r["round"]))
+        metrics, summary = io.StringIO(), io.StringIO()
+        mw, sw = csv.writer(metrics, lineterminator="\n"), csv.writer(summary, lineterminator="\n")
+        mw.writerow(METRICS_COLUMNS)
+        sw.writerow(SUMMARY_COLUMNS)
+        head = lambda r: [self.hp.arch, self.hp.dataset, r["strategy"], r["trial"],  # noqa: E731
+                          r["round"], r["pm"]]
+        for r in records:
+            for iteration, split, loss, accuracy in r["evals"]:
+                mw.writerow(head(r) + [iteration, split, loss, accuracy])
+            sw.writerow(head(r) + summarize(r["evals"]))
+        write_text(self.dir / "metrics.csv", metrics.getvalue())
+        write_text(self.dir / "summary.csv", summary.getvalue())
+
+    def run(self, progress: bool = True, provenance: dict | None = None) -> Path:
+        """Run every unit not yet done; return the results folder."""
+        units = plan(self.hp)
+        todo = [u for u in units if not self.done(u)]
+        if todo:
+            self.splits  # missing data fails here, before anything is written
+        self.write_params(provenance or {})
+        bar = tqdm(total=len(units), initial=len(units) - len(todo), disable=not progress,
+                   desc=f"{self.hp.arch} {self.hp.dataset} {self.hp.preset}", unit="run")
+        try:
+            for unit in todo:
+                bar.set_postfix_str(f"{unit.strategy} trial {unit.trial} round {unit.round} "
+                                    f"(Pm {percent_remaining(self.counts(unit.round), self.sizes):.1f}%)")
+                with tqdm(total=self.hp.iterations, leave=False, disable=not progress,
+                          unit="it", mininterval=0.5) as inner:
+                    self.run_unit(unit, inner)
+                bar.update(1)
+        finally:
+            bar.close()
+            if (self.dir / "units").exists():
+                self.write_csvs()
+        return self.dir
+
+
+def summarize(evals: list) -> list:
+    """Early-stopping iteration (minimum validation loss), the validation loss and test accuracy
+    there, and the final test and training accuracy (Figures 1, 3, 4, 5)."""
+    val = {it: loss for it, split, loss, _ in evals if split == "val"}
+    test = {it: acc for it, split, _, acc in evals if split == "test"}
+    stop = min(val, key=lambda it: (val[it], it))
+    final = max(test)
+    train_acc = next(acc for _, split, _, acc in evals if split == "train")
+    return [stop, val[stop], test[stop], test[final], train_acc]
+
+
+def run_experiment(hp: Hparams, out="results", data_dir=None, device="cpu",
+                   progress: bool = True) -> Path:
+    """Run (or resume) the experiment `hp`; return its results folder."""
+    started = time.time()
+    provenance = {"device": str(device), "threads": torch.get_num_threads(),
+                  "torch": str(torch.__version__)}
+    folder = Experiment(hp, out, data_dir, device).run(progress, provenance)
+    if progress:
+        tqdm.write(f"results in {folder} ({time.time() - started:.0f} s)")
+    return folder

@@ -1,0 +1,47 @@
+"""The paper's constants, mirroring Figure 2 of Frankle & Carbin (arXiv 1803.03635v5).
+
+Each row can be checked against the paper's table line by line. `weights` is the number of
+prunable weights (conv and linear weights; biases are not pruned). The paper lists Conv-6 as
+"1.7M" weights: that is an erratum, the architecture in the same table has 2,261,184.
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str             # the paper's name
+    convs: tuple          # conv widths; "M" is a 2x2 max pool
+    fcs: tuple            # hidden fully-connected widths (the 10-way output layer follows)
+    weights: int          # prunable weights, Figure 2
+    iterations: int       # training iterations, Figure 2
+    learning_rate: float  # Adam, Figure 2
+    batch_size: int       # Figure 2
+    prune_rate_conv: float    # per round, of each conv layer's remaining weights
+    prune_rate_fc: float      # per round, of each hidden fc layer's remaining weights
+    prune_rate_output: float  # the output layer is pruned at half the fc rate (Figure 2)
+    rounds: int           # pruning rounds: the first round whose Pm is below 2% (Figs. 4, 5)
+    dataset: str          # the dataset the paper trains it on
+
+
+FIGURE_2 = {
+    "lenet": Architecture("LeNet-300-100", (), (300, 100), 266_200,
+                          50_000, 1.2e-3, 60, 0.0, 0.20, 0.10, 18, "mnist"),
+    "conv2": Architecture("Conv-2", (64, 64, "M"), (256, 256), 4_300_992,
+                          20_000, 2e-4, 60, 0.10, 0.20, 0.10, 18, "cifar10"),
+    "conv4": Architecture("Conv-4", (64, 64, "M", 128, 128, "M"), (256, 256), 2_425_024,
+                          25_000, 3e-4, 60, 0.10, 0.20, 0.10, 22, "cifar10"),
+    "conv6": Architecture("Conv-6", (64, 64, "M", 128, 128, "M", 256, 256, "M"), (256, 256),
+                          2_261_184, 30_000, 3e-4, 60, 0.15, 0.20, 0.10, 22, "cifar10"),
+}
+
+# Section 2 / Appendix G: 5,000 training examples are held out for validation, and the
+# validation and test sets are evaluated every 100 training iterations.
+VALIDATION_SIZE = 5_000
+EVAL_EVERY = 100
+TRIALS = 5
+
+DATASETS = {
+    # name: (channels, height, width, classes)
+    "mnist": (1, 28, 28, 10),
+    "cifar10": (3, 32, 32, 10),
+}

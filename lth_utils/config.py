@@ -39,7 +39,7 @@ class Hparams:
     strategies: tuple = ("winning_ticket", "random_reinit", "random_sparse", "oneshot")
     rewind_iteration: int = 0      # k of the `rewind` strategy (late resetting)
     eval_every: int = paper.EVAL_EVERY
-    eval_limit: int = 0            # evaluate on the first N validation/test examples; 0: all
+    eval_limit: int = 0            # evaluate on the first N examples of each split; 0: all
     validation_size: int = paper.VALIDATION_SIZE
     normalization: str = "standardize"
     seed: int = 0
@@ -165,10 +165,11 @@ def read_preset(name_or_path: str) -> dict:
 def resolve(arch: str = "lenet", dataset: str | None = None, preset: str = "paper",
             **overrides) -> Hparams:
     """The paper's hyperparameters for `arch`, then `preset`'s changes, then `overrides`."""
-    base = Hparams.paper(arch, dataset)
+    base = Hparams.paper(arch)
     values = read_preset(preset)
     per_arch = (values.pop("architectures", None) or {}).get(arch, {}) or {}
     values.pop("description", None)
     values.update(per_arch)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return dataclasses.replace(base, preset=Path(preset).stem, **values)
+    return dataclasses.replace(base, dataset=dataset or base.dataset, preset=Path(preset).stem,
+                               **values)

@@ -199,7 +199,8 @@ class Experiment:
         if s == "rewind":
             previous = self.state(Unit("rewind", t, r - 1) if r > 1 else dense)
             mask = prune_layerwise(self.weights(previous["trained"]), previous["mask"], self.rates)
-            return mask, self.state(dense)["rewind"], hp.rewind_iteration
+            rewound = self.state(dense)["rewind" if hp.rewind_iteration else "initial"]
+            return mask, rewound, hp.rewind_iteration
         raise LTHError(f"unknown strategy {s!r}")
 
     def run_unit(self, unit: Unit, progress=None) -> None:
@@ -209,11 +210,11 @@ class Experiment:
         model.apply_masks({n: m.to(self.device) for n, m in mask.items()})
         model.load_parameters({k: v.to(self.device) for k, v in init.items()})
         initial = model.parameters_state()
-        wants_rewind = "rewind" in hp.strategies and unit == Unit("winning_ticket", unit.trial, 0)
+        # The dense run keeps its weights at iteration k for `rewind`, even if not asked now.
+        snapshot_at = hp.rewind_iteration if unit.round == 0 and hp.rewind_iteration else None
         result = train(model, self.splits, hp.iterations, hp.learning_rate, hp.batch_size,
                        derive_seed(hp.seed, unit.trial, unit.round, "data"), hp.eval_every,
-                       hp.eval_limit, start, hp.rewind_iteration if wants_rewind else None,
-                       progress)
+                       hp.eval_limit, start, snapshot_at, progress)
         pm = percent_remaining(mask_counts(mask), self.sizes)
         cpu = lambda d: {k: v.detach().cpu() for k, v in d.items()}  # noqa: E731
         ckpt = {"format": CHECKPOINT_FORMAT, "hparams": hp.to_dict(), "strategy": unit.strategy,
@@ -222,8 +223,6 @@ class Experiment:
                 "trained": cpu(model.parameters_state())}
         if result.snapshot is not None:
             ckpt["rewind"] = cpu(result.snapshot)
-        elif wants_rewind:  # k = 0: the initialization itself
-            ckpt["rewind"] = cpu(initial)
         with atomic_path(self.checkpoint_path(unit)) as tmp:
             torch.save(ckpt, tmp)
         self._states[unit] = ckpt

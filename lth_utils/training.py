@@ -2,7 +2,8 @@
 
 Adam, minibatches drawn from a fresh permutation of the training split each epoch; the
 validation and test sets are evaluated every `eval_every` iterations (and at the first and
-last iteration); training accuracy is measured once, at the end. Runs always train to full
+last iteration); training accuracy is measured once, at the end. `eval_limit` (a documented
+deviation for quick runs) evaluates only the first N examples of each split. Runs always train to full
 length: early stopping is an analysis of the recorded validation loss, as in the paper.
 """
 from dataclasses import dataclass, field
@@ -88,5 +89,6 @@ def train(model, splits: Splits, iterations: int, learning_rate: float, batch_si
         if progress is not None:
             progress.update(1)
     record(iterations)
-    result.evals.append((iterations, "train", *evaluate(model, splits.train_x, splits.train_y)))
+    result.evals.append((iterations, "train",
+                         *evaluate(model, splits.train_x[limit], splits.train_y[limit])))
     return result

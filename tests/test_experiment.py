@@ -1,0 +1,388 @@
+"""The experiment driver on the real MNIST with the `smoke` preset, made smaller still.
+
+Every run here is LeNet for 100 iterations with 55,000 of MNIST's 60,000 training images held
+out (validation_size=55_000: training, and the final training-set evaluation, use 5,000), and
+validation/test evaluated on their first 200 examples: a unit takes a fraction of a second.
+"""
+import csv
+import dataclasses
+import io
+import shutil
+
+import pytest
+import torch
+
+from lth_utils.config import STRATEGIES, resolve
+from lth_utils.errors import LTHError
+from lth_utils.experiment import (CHECKPOINT_FORMAT, METRICS_COLUMNS, SUMMARY_COLUMNS,
+                                  Experiment, Unit, atomic_path, load_and_evaluate, plan,
+                                  read_checkpoint, run_experiment, summarize, write_text)
+from lth_utils.models import LotteryNet
+from lth_utils.pruning import mask_counts, percent_remaining, prune_layerwise
+
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
+
+def small(**changes):
+    hp = dataclasses.replace(resolve("lenet", preset="smoke"), trials=1, rounds=2,
+                             iterations=100, eval_every=50, eval_limit=200,
+                             validation_size=55_000, rewind_iteration=0,
+                             strategies=STRATEGIES)
+    return dataclasses.replace(hp, **changes)
+
+
+HP = small()  # every strategy, one trial, rounds 0..2: 11 units
+
+
+def run(hp, out, data_dir):
+    folder = run_experiment(hp, out, data_dir, progress=False)
+    assert folder == out / f"{hp.arch}_{hp.dataset}_{hp.preset}"
+    return folder
+
+
+def read_bytes(folder):
+    return {name: (folder / name).read_bytes() for name in ("summary.csv", "metrics.csv")}
+
+
+def rows(path):
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+def summary_by_unit(folder):
+    return {(r["strategy"], int(r["round"])): r for r in rows(folder / "summary.csv")}
+
+
+def checkpoint(folder, hp, strategy, round_, trial=0):
+    exp = Experiment(hp, folder.parent)
+    return read_checkpoint(exp.checkpoint_path(Unit(strategy, trial, round_)))
+
+
+def weight_names():
+    return LotteryNet("lenet", "mnist").prunable_names
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data_dir):
+    """One uninterrupted run of HP, shared read-only by the tests below."""
+    return run(HP, tmp_path_factory.mktemp("reference"), data_dir)
+
+
+# --- outputs -----------------------------------------------------------------------------------
+
+def test_plan_order_and_size():
+    units = plan(HP)
+    assert len(units) == 1 + 2 * 5
+    assert units[0] == Unit("winning_ticket", 0, 0)
+    assert [u.strategy for u in units[1:6]] == ["winning_ticket", "random_reinit",
+                                                 "random_sparse", "oneshot", "rewind"]
+    assert all(u.round == 1 for u in units[1:6]) and all(u.round == 2 for u in units[6:])
+
+
+def test_csv_columns_and_splits(reference):
+    metrics_text = (reference / "metrics.csv").read_text().splitlines()
+    summary_text = (reference / "summary.csv").read_text().splitlines()
+    assert metrics_text[0].split(",") == METRICS_COLUMNS
+    assert summary_text[0].split(",") == SUMMARY_COLUMNS
+    metrics, summary = rows(reference / "metrics.csv"), rows(reference / "summary.csv")
+    assert {r["split"] for r in metrics} == {"train", "val", "test"}
+    assert len(summary) == len(plan(HP))
+    assert [(r["strategy"], r["round"]) for r in summary][:3] == \
+        [("winning_ticket", "0"), ("winning_ticket", "1"), ("winning_ticket", "2")]
+    for s in summary:
+        unit = [r for r in metrics if (r["strategy"], r["trial"], r["round"]) ==
+                (s["strategy"], s["trial"], s["round"])]
+        evals = sorted((int(r["iteration"]), r["split"]) for r in unit)
+        assert evals == sorted([(i, sp) for i in (0, 50, 100) for sp in ("val", "test")]
+                               + [(100, "train")])
+        train_acc = next(float(r["accuracy"]) for r in unit if r["split"] == "train")
+        assert float(s["final_train_accuracy"]) == train_acc
+        final_test = next(float(r["accuracy"]) for r in unit
+                          if r["split"] == "test" and r["iteration"] == "100")
+        assert float(s["final_test_accuracy"]) == final_test
+        assert 0.5 < train_acc <= 1.0  # it learned something in 100 iterations
+        assert (s["arch"], s["dataset"]) == ("lenet", "mnist")
+    exp = Experiment(HP, reference.parent)
+    for s in summary:
+        pm = percent_remaining(exp.counts(int(s["round"])), exp.sizes)
+        assert float(s["pm"]) == pytest.approx(pm, rel=1e-12)
+    assert (reference / "params.yaml").exists()
+
+
+def test_summarize_picks_minimum_validation_loss():
+    evals = [(0, "val", 2.0, 0.1), (0, "test", 2.1, 0.11), (50, "val", 0.5, 0.8),
+             (50, "test", 0.6, 0.79), (100, "val", 0.7, 0.85), (100, "test", 0.65, 0.84),
+             (100, "train", 0.4, 0.9)]
+    assert summarize(evals) == [50, 0.5, 0.79, 0.84, 0.9]
+
+
+# --- determinism and the strategies ---------------------------------------------------------
+
+def test_same_hparams_give_identical_csvs(reference, tmp_path, data_dir):
+    again = run(HP, tmp_path, data_dir)
+    assert read_bytes(again) == read_bytes(reference)
+
+
+def test_winning_ticket_resets_to_the_exact_initialization(reference):
+    r0 = checkpoint(reference, HP, "winning_ticket", 0)
+    r1 = checkpoint(reference, HP, "winning_ticket", 1)
+    r2 = checkpoint(reference, HP, "winning_ticket", 2)
+    assert r0["format"] == CHECKPOINT_FORMAT and r1["round"] == 1
+    assert all(m.all() for m in r0["mask"].values())
+    for name in weight_names():
+        key = LotteryNet.weight_key(name)
+        mask = r1["mask"][name]
+        assert torch.equal(r1["initial"][key], r0["initial"][key] * mask)
+        bias = f"layers.{name}.bias"
+        assert torch.equal(r1["initial"][bias], r0["initial"][bias])
+        assert torch.count_nonzero(r0["initial"][bias]) == 0
+        # round 1's mask: the largest-magnitude trained weights of round 0, layer by layer
+        trained = r0["trained"][key].abs()
+        n = trained.numel()
+        rate = 0.1 if name == weight_names()[-1] else 0.2
+        assert int(mask.sum()) == n - round(rate * n)
+        assert trained[mask].min() >= trained[~mask].max()
+        # pruned weights stayed exactly zero through training, and never come back
+        assert (r1["trained"][key][~mask] == 0.0).all()
+        assert not (r2["mask"][name] & ~mask).any()
+        assert torch.equal(r2["initial"][key], r0["initial"][key] * r2["mask"][name])
+    weights0 = {n: r0["trained"][LotteryNet.weight_key(n)] for n in weight_names()}
+    expected = prune_layerwise(weights0, r0["mask"], {n: 0.2 for n in weight_names()}
+                               | {weight_names()[-1]: 0.1})
+    assert all(torch.equal(expected[n], r1["mask"][n]) for n in weight_names())
+
+
+def test_oneshot_round_1_equals_winning_ticket_round_1(reference):
+    summary = summary_by_unit(reference)
+    strip = lambda r: {k: v for k, v in r.items() if k != "strategy"}  # noqa: E731
+    assert strip(summary[("oneshot", 1)]) == strip(summary[("winning_ticket", 1)])
+    # round 2 prunes the dense weights straight to 64%, not round 1's: a different network
+    assert strip(summary[("oneshot", 2)]) != strip(summary[("winning_ticket", 2)])
+    a, b = checkpoint(reference, HP, "oneshot", 1), checkpoint(reference, HP, "winning_ticket", 1)
+    assert all(torch.equal(a["trained"][k], b["trained"][k]) for k in a["trained"])
+
+
+def test_rewind_to_iteration_0_is_the_winning_ticket(reference):
+    summary = summary_by_unit(reference)
+    strip = lambda r: {k: v for k, v in r.items() if k != "strategy"}  # noqa: E731
+    for round_ in (1, 2):
+        assert strip(summary[("rewind", round_)]) == strip(summary[("winning_ticket", round_)])
+    metrics = rows(reference / "metrics.csv")
+    pick = lambda s: [{k: v for k, v in r.items() if k != "strategy"}  # noqa: E731
+                      for r in metrics if r["strategy"] == s and r["round"] != "0"]
+    assert pick("rewind") == pick("winning_ticket")
+
+
+def test_random_reinit_same_mask_new_init(reference):
+    for round_ in (1, 2):
+        wt = checkpoint(reference, HP, "winning_ticket", round_)
+        rr = checkpoint(reference, HP, "random_reinit", round_)
+        for name in weight_names():
+            key = LotteryNet.weight_key(name)
+            assert torch.equal(rr["mask"][name], wt["mask"][name])
+            assert not torch.equal(rr["initial"][key], wt["initial"][key])
+            assert (rr["initial"][key][~rr["mask"][name]] == 0).all()
+
+
+def test_random_sparse_same_counts_other_mask(reference):
+    for round_ in (1, 2):
+        wt = checkpoint(reference, HP, "winning_ticket", round_)
+        rs = checkpoint(reference, HP, "random_sparse", round_)
+        assert mask_counts(rs["mask"]) == mask_counts(wt["mask"])
+        for name in weight_names():
+            assert not torch.equal(rs["mask"][name], wt["mask"][name])
+            key = LotteryNet.weight_key(name)
+            assert not torch.equal(rs["initial"][key], wt["initial"][key])
+        assert rs["pm"] == wt["pm"]
+
+
+def test_rewind_to_a_later_iteration(tmp_path, data_dir, reference):
+    hp = small(rounds=1, strategies=("rewind",), rewind_iteration=50)
+    folder = run(hp, tmp_path, data_dir)
+    dense = checkpoint(folder, hp, "winning_ticket", 0)
+    rewound = checkpoint(folder, hp, "rewind", 1)
+    for name in weight_names():
+        key = LotteryNet.weight_key(name)
+        assert not torch.equal(dense["rewind"][key], dense["initial"][key])
+        assert not torch.equal(dense["rewind"][key], dense["trained"][key])
+        assert torch.equal(rewound["initial"][key], dense["rewind"][key] * rewound["mask"][name])
+        # the dense run does not depend on when its snapshot is taken
+        assert torch.equal(dense["trained"][key],
+                           checkpoint(reference, HP, "winning_ticket", 0)["trained"][key])
+    evals = [r for r in rows(folder / "metrics.csv") if r["strategy"] == "rewind"]
+    assert min(int(r["iteration"]) for r in evals) == 50
+
+
+# --- resuming ------------------------------------------------------------------------------------
+
+def test_interrupted_run_resumes_to_the_same_csvs(reference, tmp_path, data_dir, monkeypatch):
+    original = Experiment.run_unit
+    first, second = [], []
+
+    def interrupt_on_4th(self, unit, progress=None):
+        if len(first) == 3:
+            raise KeyboardInterrupt
+        first.append(unit)
+        return original(self, unit, progress)
+
+    monkeypatch.setattr(Experiment, "run_unit", interrupt_on_4th)
+    with pytest.raises(KeyboardInterrupt):
+        run(HP, tmp_path, data_dir)
+    folder = tmp_path / "lenet_mnist_smoke"
+    assert len(rows(folder / "summary.csv")) == 3  # finished units are kept and tabulated
+
+    def counting(self, unit, progress=None):
+        second.append(unit)
+        return original(self, unit, progress)
+
+    monkeypatch.setattr(Experiment, "run_unit", counting)
+    run(HP, tmp_path, data_dir)
+    assert first == plan(HP)[:3]
+    assert second == plan(HP)[3:]  # the finished units were not trained again
+    assert read_bytes(folder) == read_bytes(reference)
+
+    second.clear()
+    run(HP, tmp_path, data_dir)  # a finished folder: nothing to do, nothing changes
+    assert second == []
+    assert read_bytes(folder) == read_bytes(reference)
+
+
+def test_unit_interrupted_after_its_checkpoint_is_redone(reference, tmp_path, data_dir,
+                                                         monkeypatch):
+    """Killed between the checkpoint and the result file: the unit is not done, and reruns."""
+    import lth_utils.experiment as experiment
+    results = []
+
+    def write_then_die(path, text):
+        if path.parent.name == "units":
+            if len(results) == 4:
+                raise KeyboardInterrupt
+            results.append(path.name)
+        return write_text(path, text)
+
+    monkeypatch.setattr(experiment, "write_text", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(HP, tmp_path, data_dir)
+    monkeypatch.setattr(experiment, "write_text", write_text)
+    exp = Experiment(HP, tmp_path)
+    fifth = plan(HP)[4]
+    assert exp.checkpoint_path(fifth).exists() and not exp.done(fifth)
+    ran = []
+    original = Experiment.run_unit
+    monkeypatch.setattr(Experiment, "run_unit",
+                        lambda self, unit, progress=None: ran.append(unit) or
+                        original(self, unit, progress))
+    run(HP, tmp_path, data_dir)
+    assert ran == plan(HP)[4:]
+    assert read_bytes(tmp_path / "lenet_mnist_smoke") == read_bytes(reference)
+
+
+def test_rerun_with_other_parameters_is_refused(reference, tmp_path, data_dir, monkeypatch):
+    folder = tmp_path / reference.name
+    shutil.copytree(reference, folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    trained = []
+    monkeypatch.setattr(Experiment, "run_unit", lambda self, unit, progress=None:
+                        trained.append(unit))
+    for change in ({"learning_rate": 1e-3}, {"iterations": 120}, {"seed": 1},
+                   {"eval_limit": 100}):
+        with pytest.raises(LTHError, match=next(iter(change))):
+            run(small(**change), tmp_path, data_dir)
+    after = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    assert after == before
+    assert {"summary.csv", "metrics.csv", "params.yaml"} <= set(after)
+    assert trained == []
+
+
+def test_adding_rewind_to_a_finished_folder(tmp_path, data_dir):
+    """`rewind` may join a finished folder: the dense run kept its weights at iteration k."""
+    first = small(rounds=1, strategies=("winning_ticket",))
+    run(first, tmp_path, data_dir)
+    run(dataclasses.replace(first, strategies=("winning_ticket", "rewind")), tmp_path, data_dir)
+    summary = summary_by_unit(tmp_path / "lenet_mnist_smoke")
+    assert ("rewind", 1) in summary
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def full_eval_run(tmp_path_factory, data_dir):
+    """A dense 20-iteration run evaluated on all of the validation and test sets."""
+    hp = dataclasses.replace(resolve("lenet", preset="smoke"), trials=1, rounds=0,
+                             iterations=20, eval_every=20, eval_limit=0, rewind_iteration=0,
+                             strategies=("winning_ticket",))
+    folder = run(hp, tmp_path_factory.mktemp("full_eval"), data_dir)
+    path = Experiment(hp, folder.parent).checkpoint_path(Unit("winning_ticket", 0, 0))
+    evals = {(int(r["iteration"]), r["split"]): (float(r["loss"]), float(r["accuracy"]))
+             for r in rows(folder / "metrics.csv")}
+    return path, evals
+
+
+@pytest.mark.parametrize("split, weights, iteration", [
+    ("test", "trained", 20), ("val", "trained", 20), ("train", "trained", 20),
+    ("test", "initial", 0)])
+def test_load_and_evaluate_reproduces_recorded_numbers(full_eval_run, data_dir, split, weights,
+                                                       iteration):
+    path, evals = full_eval_run
+    loss, accuracy = load_and_evaluate(path, split, data_dir, weights=weights)
+    want_loss, want_accuracy = evals[(iteration, split)]
+    assert accuracy == want_accuracy
+    assert loss == pytest.approx(want_loss, rel=1e-9)
+    if weights == "trained":
+        assert accuracy > 0.5
+    else:
+        assert accuracy < 0.5  # an untrained network is not the trained one
+
+
+def test_load_and_evaluate_rejects_bad_arguments(full_eval_run, data_dir):
+    path, _ = full_eval_run
+    with pytest.raises(LTHError, match="weights"):
+        load_and_evaluate(path, "test", data_dir, weights="final")
+    with pytest.raises(LTHError, match="split"):
+        load_and_evaluate(path, "dev", data_dir)
+
+
+def test_unreadable_checkpoints(full_eval_run, tmp_path, data_dir):
+    path, _ = full_eval_run
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(3)}}, foreign)
+    tensor = tmp_path / "tensor.pt"
+    torch.save(torch.zeros(3), tensor)
+    text = tmp_path / "text.pt"
+    text.write_text("not a checkpoint\n")
+    cases = [(truncated, "not a readable checkpoint"), (foreign, "not an lth_utils checkpoint"),
+             (tensor, "not an lth_utils checkpoint"), (text, "not a readable checkpoint"),
+             (tmp_path / "missing.pt", "no checkpoint"), (tmp_path, "no checkpoint")]
+    for bad, message in cases:
+        with pytest.raises(LTHError, match=message) as info:
+            load_and_evaluate(bad, "test", data_dir)
+        assert "\n" not in str(info.value)
+    assert read_checkpoint(path)["format"] == CHECKPOINT_FORMAT
+
+
+# --- atomic files ------------------------------------------------------------------------------
+
+def test_atomic_path_leaves_nothing_when_the_block_raises(tmp_path):
+    target = tmp_path / "sub" / "file.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            assert tmp.parent == target.parent and tmp != target
+            raise RuntimeError("boom")
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []
+
+
+def test_atomic_path_keeps_the_old_file_on_failure_and_replaces_on_success(tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target) as tmp:
+            tmp.write_text("new")
+            raise KeyboardInterrupt
+    assert target.read_text() == "old"
+    write_text(target, "new")
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]

@@ -37,7 +37,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", help="results folder (default: results)")
     run.add_argument("--data-dir", help="data folder (default: $LTH_DATA, else ./data)")
     run.add_argument("--device", default="cpu", help="cpu or cuda")
-    run.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
+    run.add_argument("--threads", type=int, default=1,
+                     help="CPU threads for torch (default: 1, fastest on a small shared CPU)")
+    run.add_argument("--engine", default="stacked",
+                     help="stacked (default: a round's networks as one batched computation) "
+                          "or reference (one network at a time)")
+    run.add_argument("--max-models", type=int, default=0,
+                     help="at most this many networks in one batched computation (0: a round)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     ev = sub.add_parser("evaluate", help="loss and accuracy of a checkpoint")
@@ -53,14 +59,14 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command == "run":
-            if args.threads is not None:
-                if args.threads < 1:
-                    raise LTHError("--threads must be at least 1")
-                torch.set_num_threads(args.threads)
+            if args.threads < 1 or args.max_models < 0:
+                raise LTHError("--threads must be at least 1 and --max-models at least 0")
+            torch.set_num_threads(args.threads)
             hp = resolve(args.arch, args.dataset, args.preset, trials=args.trials,
                          strategies=args.strategies)
             run_experiment(hp, args.out, args.data_dir, _device(args.device),
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, engine=args.engine,
+                           max_models=args.max_models)
         else:
             loss, accuracy = load_and_evaluate(args.checkpoint, args.split, args.data_dir,
                                                _device(args.device), args.weights)

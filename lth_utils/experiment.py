@@ -21,6 +21,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import json
 import os
 import tempfile
@@ -34,6 +35,7 @@ from tqdm.auto import tqdm
 
 from .config import STRATEGIES, Hparams
 from .data import load_splits
+from .engine import StackedNet, train_stacked
 from .errors import LTHError
 from .models import LotteryNet
 from .pruning import (layer_counts, layer_rates, mask_counts, percent_remaining, prune_layerwise,
@@ -46,6 +48,7 @@ SUMMARY_COLUMNS = ["arch", "dataset", "strategy", "trial", "round", "pm",
                    "early_stop_iteration", "early_stop_val_loss", "early_stop_test_accuracy",
                    "final_test_accuracy", "final_train_accuracy"]
 CHECKPOINT_FORMAT = "lth_utils.checkpoint/1"
+ENGINES = ("stacked", "reference")  # engine.py (default) or training.py, one network at a time
 
 
 def derive_seed(*parts) -> int:
@@ -131,8 +134,12 @@ def plan(hp: Hparams) -> list:
 class Experiment:
     """One results folder: `<out>/<arch>_<dataset>_<preset>/`."""
 
-    def __init__(self, hp: Hparams, out="results", data_dir=None, device="cpu"):
+    def __init__(self, hp: Hparams, out="results", data_dir=None, device="cpu",
+                 engine: str = "stacked", max_models: int = 0):
+        if engine not in ENGINES:
+            raise LTHError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
         self.hp, self.device, self.data_dir = hp, torch.device(device), data_dir
+        self.engine, self.max_models = engine, max_models
         self.dir = Path(out) / f"{hp.arch}_{hp.dataset}_{hp.preset}"
         self._splits = None
         self._states = {}  # unit -> checkpoint, for the units others depend on
@@ -203,24 +210,71 @@ class Experiment:
             return mask, rewound, hp.rewind_iteration
         raise LTHError(f"unknown strategy {s!r}")
 
-    def run_unit(self, unit: Unit, progress=None) -> None:
-        hp = self.hp
-        mask, init, start = self.starting_point(unit)
-        model = LotteryNet(hp.arch, hp.dataset).to(self.device)
-        model.apply_masks({n: m.to(self.device) for n, m in mask.items()})
-        model.load_parameters({k: v.to(self.device) for k, v in init.items()})
-        initial = model.parameters_state()
+    def groups(self) -> list:
+        """The units trained together: one round's trials x strategies (they depend only on
+        earlier rounds), split by first iteration, at most `max_models` at a time; with the
+        reference engine, one unit at a time. Groups come from the whole plan, not from what
+        is left to do, so a network always shares its batch with the same others and a
+        resumed run gives the numbers of an uninterrupted one."""
+        units = plan(self.hp)
+        size = 1 if self.engine == "reference" else (self.max_models or len(units))
+        order = {s: i for i, s in enumerate(STRATEGIES)}
+        key = lambda u: (u.round, u.strategy == "rewind" and self.hp.rewind_iteration > 0)  # noqa: E731
+        groups = []
+        for _, same in itertools.groupby(sorted(units, key=lambda u: (
+                *key(u), order[u.strategy], u.trial)), key=key):
+            same = list(same)
+            groups += [same[i: i + size] for i in range(0, len(same), size)]
+        return groups
+
+    def run_group(self, units: list, progress=None) -> None:
+        """Train `units` (one batched computation unless the engine is the reference) and save
+        each one's checkpoint and results."""
+        hp, device = self.hp, self.device
+        starts = [self.starting_point(u) for u in units]
+        initial = [self.masked(init, mask) for mask, init, _ in starts]
+        start = starts[0][2]
         # The dense run keeps its weights at iteration k for `rewind`, even if not asked now.
-        snapshot_at = hp.rewind_iteration if unit.round == 0 and hp.rewind_iteration else None
-        result = train(model, self.splits, hp.iterations, hp.learning_rate, hp.batch_size,
-                       derive_seed(hp.seed, unit.trial, unit.round, "data"), hp.eval_every,
-                       hp.eval_limit, start, snapshot_at, progress)
+        snapshot_at = hp.rewind_iteration if units[0].round == 0 and hp.rewind_iteration else None
+        seeds = [derive_seed(hp.seed, u.trial, u.round, "data") for u in units]
+        common = dict(iterations=hp.iterations, learning_rate=hp.learning_rate,
+                      batch_size=hp.batch_size, eval_every=hp.eval_every,
+                      eval_limit=hp.eval_limit, start=start, snapshot_at=snapshot_at,
+                      progress=progress)
+        if self.engine == "reference":
+            (mask, _, _), = starts
+            model = LotteryNet(hp.arch, hp.dataset).to(device)
+            model.apply_masks({n: m.to(device) for n, m in mask.items()})
+            model.load_parameters({k: v.to(device) for k, v in initial[0].items()})
+            results = [train(model, self.splits, data_seed=seeds[0], **common)]
+            trained = [model.parameters_state()]
+        else:
+            net = StackedNet(hp.arch, hp.dataset, len(units), device)
+            for j, (mask, _, _) in enumerate(starts):
+                net.load(j, {n: m.to(device) for n, m in mask.items()},
+                         {k: v.to(device) for k, v in initial[j].items()})
+            results = train_stacked(net, self.splits, data_seeds=seeds, **common)
+            trained = [net.export(j) for j in range(len(units))]
+        for unit, (mask, _, _), init, result, params in zip(units, starts, initial, results,
+                                                            trained):
+            self.save_unit(unit, mask, init, params, result)
+
+    def masked(self, parameters: dict, mask: dict) -> dict:
+        """`parameters` with the weights pruned by `mask` set to zero."""
+        out = dict(parameters)
+        for name, m in mask.items():
+            key = LotteryNet.weight_key(name)
+            out[key] = parameters[key] * m
+        return out
+
+    def save_unit(self, unit: Unit, mask: dict, initial: dict, trained: dict, result) -> None:
+        """The unit's checkpoint, then its result file: it is done once both exist."""
         pm = percent_remaining(mask_counts(mask), self.sizes)
         cpu = lambda d: {k: v.detach().cpu() for k, v in d.items()}  # noqa: E731
-        ckpt = {"format": CHECKPOINT_FORMAT, "hparams": hp.to_dict(), "strategy": unit.strategy,
-                "trial": unit.trial, "round": unit.round, "pm": pm,
-                "iteration": hp.iterations, "mask": cpu(mask), "initial": cpu(initial),
-                "trained": cpu(model.parameters_state())}
+        ckpt = {"format": CHECKPOINT_FORMAT, "hparams": self.hp.to_dict(),
+                "strategy": unit.strategy, "trial": unit.trial, "round": unit.round, "pm": pm,
+                "iteration": self.hp.iterations, "mask": cpu(mask), "initial": cpu(initial),
+                "trained": cpu(trained)}
         if result.snapshot is not None:
             ckpt["rewind"] = cpu(result.snapshot)
         with atomic_path(self.checkpoint_path(unit)) as tmp:
@@ -270,21 +324,23 @@ class Experiment:
 
     def run(self, progress: bool = True, provenance: dict | None = None) -> Path:
         """Run every unit not yet done; return the results folder."""
-        units = plan(self.hp)
-        todo = [u for u in units if not self.done(u)]
+        groups = self.groups()
+        todo = [g for g in groups if not all(self.done(u) for u in g)]
         if todo:
             self.splits  # missing data fails here, before anything is written
         self.write_params(provenance or {})
-        bar = tqdm(total=len(units), initial=len(units) - len(todo), disable=not progress,
+        total = sum(len(g) for g in groups)
+        bar = tqdm(total=total, initial=total - sum(len(g) for g in todo), disable=not progress,
                    desc=f"{self.hp.arch} {self.hp.dataset} {self.hp.preset}", unit="run")
         try:
-            for unit in todo:
-                bar.set_postfix_str(f"{unit.strategy} trial {unit.trial} round {unit.round} "
-                                    f"(Pm {percent_remaining(self.counts(unit.round), self.sizes):.1f}%)")
+            for group in todo:
+                r = group[0].round
+                pm = percent_remaining(self.counts(r), self.sizes)
+                bar.set_postfix_str(f"round {r} (Pm {pm:.1f}%): {len(group)} networks")
                 with tqdm(total=self.hp.iterations, leave=False, disable=not progress,
                           unit="it", mininterval=0.5) as inner:
-                    self.run_unit(unit, inner)
-                bar.update(1)
+                    self.run_group(group, inner)
+                bar.update(len(group))
         finally:
             bar.close()
             if (self.dir / "units").exists():
@@ -304,12 +360,12 @@ def summarize(evals: list) -> list:
 
 
 def run_experiment(hp: Hparams, out="results", data_dir=None, device="cpu",
-                   progress: bool = True) -> Path:
+                   progress: bool = True, engine: str = "stacked", max_models: int = 0) -> Path:
     """Run (or resume) the experiment `hp`; return its results folder."""
     started = time.time()
     provenance = {"device": str(device), "threads": torch.get_num_threads(),
-                  "torch": str(torch.__version__)}
-    folder = Experiment(hp, out, data_dir, device).run(progress, provenance)
+                  "torch": str(torch.__version__), "engine": engine}
+    folder = Experiment(hp, out, data_dir, device, engine, max_models).run(progress, provenance)
     if progress:
         tqdm.write(f"results in {folder} ({time.time() - started:.0f} s)")
     return folder

@@ -43,7 +43,7 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor) -> tuple:
     for i in range(0, len(x), EVAL_CHUNK):
         logits = model(x[i: i + EVAL_CHUNK])
         target = y[i: i + EVAL_CHUNK]
-        loss += F.cross_entropy(logits, target, reduction="sum").item()
+        loss += F.cross_entropy(logits, target, reduction="none").sum(dtype=torch.float64).item()
         correct += (logits.argmax(1) == target).sum().item()
     model.train(was_training)
     return loss / len(x), correct / len(x)

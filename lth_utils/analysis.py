@@ -1,0 +1,329 @@
+"""Reading results folders into pandas, for the notebooks and the report.
+
+Everything here reads what `run_experiment` writes (README.md, "Results"): `summary.csv`,
+`metrics.csv` and `params.yaml` of `<results>/<arch>_<dataset>_<preset>/`. Nothing here
+trains, prunes or builds a model; `ensure_results` only calls `resolve` and `run_experiment`.
+
+Conventions:
+- Round 0 is the dense network, trained once per trial as the winning ticket's round 0. It is
+  the Pm = 100% point of every strategy, so `load_results` copies those rows to each strategy.
+- Aggregates are over trials: mean, min and max (the paper's error bars), and n, the number of
+  trials behind each point.
+- Figure 3's Pm levels are matched to rounds by the nearest Pm within a relative tolerance;
+  levels with no round that close are reported missing, never interpolated.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .config import STRATEGIES, Hparams, resolve
+from .errors import LTHError
+from .paper import FIGURE_2
+
+# Figure 3: the Pm levels (percent of weights remaining) of LeNet's test-accuracy curves.
+FIG3_PM_LEVELS = (100.0, 51.3, 21.1, 7.0, 3.6, 1.9)
+# A round matches a level when its Pm is within this relative distance of it (LeNet's ladder
+# gives the paper's levels to 0.1 points; 3% also absorbs the paper's rounding of small Pm).
+PM_TOLERANCE = 0.03
+
+ARCH_NAMES = {name: spec.name for name, spec in FIGURE_2.items()}
+DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
+
+# The paper's names for the strategies (Figures 1, 3, 4 and 5), in legend order.
+STRATEGY_LABELS = {
+    "winning_ticket": "Winning Ticket (Iterative)",
+    "oneshot": "Winning Ticket (Oneshot)",
+    "random_reinit": "Random Reinit (Iterative)",
+    "random_sparse": "Random Sparse",
+    "rewind": "Late Resetting",
+}
+
+SUMMARY_VALUES = ("early_stop_iteration", "early_stop_val_loss", "early_stop_test_accuracy",
+                  "final_test_accuracy", "final_train_accuracy")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    """$LTH_DATA if set, else the repository's data/ folder (wherever the notebook runs)."""
+    return Path(os.environ.get("LTH_DATA") or REPO / "data")
+
+
+# --- running what is missing ---------------------------------------------------------------
+
+@contextlib.contextmanager
+def _folder_lock(path: Path):
+    """An exclusive lock on `path` (a file), so that two notebooks sharing a results folder
+    run its experiments one after the other: the second then finds them done."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock (notebooks then must not run at the same time)
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def hparams(arch: str, preset: str, trials: int | None = None, strategies=None,
+            dataset: str | None = None) -> Hparams:
+    """The resolved parameters of one experiment, keeping only the preset's strategies
+    among `strategies` (a notebook asks for what it plots; the preset says what exists)."""
+    base = resolve(arch, dataset, preset, trials=trials)
+    if strategies is not None:
+        wanted = [s for s in base.strategies if s in strategies] or ["winning_ticket"]
+        base = resolve(arch, dataset, preset, trials=trials, strategies=wanted)
+    return base
+
+
+def ensure_results(hp: Hparams, results_dir="results", data_dir=None, device="cpu",
+                   threads: int | None = None, progress: bool = True) -> Path:
+    """Run (or resume) the experiment `hp` with `run_experiment` and return its folder.
+    Finished units are skipped by `run_experiment`, so results are never redone."""
+    if threads is not None:
+        import torch
+        if threads < 1:
+            raise LTHError(f"threads must be at least 1, not {threads}")
+        torch.set_num_threads(threads)
+    from . import run_experiment  # the public API (lth_utils.run_experiment)
+    folder = Path(results_dir) / f"{hp.arch}_{hp.dataset}_{hp.preset}"
+    with _folder_lock(Path(results_dir) / f".{folder.name}.lock"):
+        return Path(run_experiment(hp, out=str(results_dir),
+                                   data_dir=str(data_dir or default_data_dir()),
+                                   device=device, progress=progress))
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def read_params(folder) -> dict:
+    """params.yaml of a results folder (resolved parameters and provenance)."""
+    path = Path(folder) / "params.yaml"
+    if not path.exists():
+        raise LTHError(f"no params.yaml in {folder}: not a results folder")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def read_csv(folder, name: str) -> pd.DataFrame:
+    path = Path(folder) / name
+    if not path.exists():
+        raise LTHError(f"no {name} in {folder}; run the experiment first")
+    return pd.read_csv(path)
+
+
+def with_dense(df: pd.DataFrame, strategies) -> pd.DataFrame:
+    """Copy the dense rows (winning ticket, round 0) to every strategy in `strategies` that
+    lacks its own round 0: the dense network is every strategy's Pm = 100% point."""
+    dense = df[(df["strategy"] == "winning_ticket") & (df["round"] == 0)]
+    extra = []
+    for s in strategies:
+        if s != "winning_ticket" and not ((df["strategy"] == s) & (df["round"] == 0)).any():
+            extra.append(dense.assign(strategy=s))
+    return pd.concat([df, *extra], ignore_index=True) if extra else df.copy()
+
+
+@dataclass
+class Results:
+    """One experiment's results, restricted to the trials and strategies of `hp`."""
+    hp: Hparams
+    folder: Path
+    summary: pd.DataFrame
+    metrics: pd.DataFrame
+    params: dict = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return f"{ARCH_NAMES[self.hp.arch]} on {DATASET_NAMES[self.hp.dataset]}"
+
+    @property
+    def strategies(self) -> list:
+        present = set(self.summary["strategy"])
+        return [s for s in STRATEGY_LABELS if s in present]
+
+    @property
+    def trials(self) -> int:
+        return int(self.summary["trial"].nunique())
+
+    def describe(self) -> str:
+        hp = self.hp
+        return (f"{self.title}, preset {hp.preset!r}: {self.trials} trial(s), "
+                f"{hp.iterations:,} iterations, {hp.rounds} pruning rounds "
+                f"(Pm down to {self.summary['pm'].min():.1f}%)")
+
+
+def load_results(folder, hp: Hparams | None = None) -> Results:
+    """Read a results folder into a `Results`; with `hp`, keep only its trials and strategies
+    (a folder may hold more: other notebooks or earlier runs may have added to it)."""
+    folder = Path(folder)
+    params = read_params(folder)
+    if hp is None:
+        saved = dict(params["hparams"])
+        saved["strategies"], saved["datasets"] = (tuple(saved["strategies"]),
+                                                  tuple(saved["datasets"]))
+        hp = Hparams(**saved)
+    summary, metrics = read_csv(folder, "summary.csv"), read_csv(folder, "metrics.csv")
+    strategies = ["winning_ticket", *[s for s in hp.strategies if s != "winning_ticket"]]
+    keep = lambda df: df[df["strategy"].isin(strategies) & (df["trial"] < hp.trials)]  # noqa: E731
+    return Results(hp, folder, with_dense(keep(summary), strategies),
+                   with_dense(keep(metrics), strategies), params)
+
+
+def experiment(arch: str, preset: str, trials: int | None = None, strategies=None,
+               results_dir="results", data_dir=None, device="cpu", threads: int | None = None,
+               progress: bool = True, dataset: str | None = None) -> Results:
+    """What a notebook needs in one call: resolve the parameters, run whatever is missing
+    (`run_experiment` resumes), and read the results."""
+    hp = hparams(arch, preset, trials, strategies, dataset)
+    folder = ensure_results(hp, results_dir, data_dir, device, threads, progress)
+    return load_results(folder, hp)
+
+
+# --- aggregation ----------------------------------------------------------------------------
+
+def aggregate(df: pd.DataFrame, value: str, by=("strategy", "round")) -> pd.DataFrame:
+    """Mean, min, max and count of `value` over trials, one row per `by` group, with the
+    group's Pm (the same in every trial of a round). Sorted by Pm, largest first."""
+    by = list(by)
+    grouped = df.groupby(by, sort=False)
+    out = grouped[value].agg(["mean", "min", "max", "count"]).rename(columns={"count": "n"})
+    if "pm" not in by:
+        out.insert(0, "pm", grouped["pm"].mean())
+    out = out.reset_index()
+    order = [c for c in ["strategy", "arch"] if c in out.columns]
+    return out.sort_values([*order, "pm"], ascending=[True] * len(order) + [False],
+                           kind="stable").reset_index(drop=True)
+
+
+def by_pm(summary: pd.DataFrame, values=SUMMARY_VALUES) -> pd.DataFrame:
+    """Wide table: one row per (strategy, round) with Pm and the mean of each value."""
+    grouped = summary.groupby(["strategy", "round"], sort=False)
+    table = grouped[list(values)].mean()
+    table.insert(0, "pm", grouped["pm"].mean())
+    table.insert(1, "trials", grouped["trial"].nunique())
+    table = table.reset_index()
+    table["order"] = table["strategy"].map({s: i for i, s in enumerate(STRATEGY_LABELS)})
+    return table.sort_values(["order", "round"]).drop(columns="order").reset_index(drop=True)
+
+
+def curves(metrics: pd.DataFrame, split: str = "test", value: str = "accuracy",
+           by=("strategy", "round", "iteration")) -> pd.DataFrame:
+    """Learning curves (Figure 3): `value` on `split` per iteration, mean/min/max over trials."""
+    rows = metrics[metrics["split"] == split]
+    return aggregate(rows, value, by).sort_values(list(by)).reset_index(drop=True)
+
+
+# --- Pm levels ------------------------------------------------------------------------------
+
+def round_pms(df: pd.DataFrame) -> dict:
+    """{round: Pm} of a summary or metrics table."""
+    return {int(r): float(p) for r, p in df.groupby("round")["pm"].mean().items()}
+
+
+def match_pm_levels(pms: dict, levels=FIG3_PM_LEVELS, tolerance: float = PM_TOLERANCE):
+    """Match each Pm level to the round whose Pm is nearest (in ratio), if within `tolerance`.
+
+    `pms` is {round: Pm}. Returns (found, missing): found is {level: round} in the order of
+    `levels`, missing the levels no round comes close to (never interpolated)."""
+    found, missing = {}, []
+    for level in levels:
+        if not pms:
+            missing.append(level)
+            continue
+        rnd = min(pms, key=lambda r: abs(math.log(pms[r] / level)))
+        if abs(pms[rnd] / level - 1) <= tolerance:
+            found[level] = rnd
+        else:
+            missing.append(level)
+    return found, missing
+
+
+def pm_label(pm: float) -> str:
+    """The paper's way of writing a Pm: one decimal (100.0, 51.3, 21.1, ...)."""
+    return f"{pm:.1f}"
+
+
+def missing_note(missing, available: dict, what: str = "Figure 3") -> str:
+    """A sentence naming the Pm levels a figure could not draw and the ones the results have."""
+    if not missing:
+        return f"All of {what}'s Pm levels are in these results."
+    have = ", ".join(pm_label(p) for p in sorted(available.values(), reverse=True))
+    return (f"Not in these results (no pruning round close enough): Pm = "
+            f"{', '.join(pm_label(m) for m in missing)}%. This run has Pm = {have}%; a preset "
+            f"with more rounds (quick, paper) reaches them.")
+
+
+# --- the numbers the overview compares ----------------------------------------------------
+
+def key_numbers(results: Results, versus: str = "random_reinit") -> pd.DataFrame:
+    """Per round: Pm, and winning ticket vs `versus` early-stopping iteration and accuracy
+    (means over trials), with the dense network's early-stop iteration divided by the
+    ticket's (how much sooner the ticket stops learning on validation loss)."""
+    table = by_pm(results.summary, ["early_stop_iteration", "early_stop_test_accuracy",
+                                    "final_test_accuracy"])
+    ticket = table[table["strategy"] == "winning_ticket"].set_index("round")
+    rows = pd.DataFrame({"Pm (%)": ticket["pm"].round(1)})
+    dense_stop = ticket.loc[0, "early_stop_iteration"] if 0 in ticket.index else float("nan")
+    rows["ticket early-stop it."] = ticket["early_stop_iteration"].round(0)
+    other = table[table["strategy"] == versus].set_index("round")
+    if len(other):
+        rows[f"{versus.replace('_', ' ')} early-stop it."] = \
+            other["early_stop_iteration"].round(0)
+    rows["ticket test acc. at early stop (%)"] = (100 * ticket["early_stop_test_accuracy"]).round(2)
+    if len(other):
+        rows[f"{versus.replace('_', ' ')} test acc. at early stop (%)"] = \
+            (100 * other["early_stop_test_accuracy"]).round(2)
+    rows["dense / ticket early-stop it."] = (dense_stop / ticket["early_stop_iteration"]).round(2)
+    rows.index.name = "round"
+    return rows
+
+
+def ticket_verdict(results: Results, versus: str = "random_reinit") -> str:
+    """One sentence, from the numbers, on whether winning tickets beat `versus` at the
+    smallest Pm of these results (the paper's claim: they learn faster, and reach higher
+    test accuracy, as Pm falls, while random reinitializations slow down)."""
+    table = by_pm(results.summary, ["early_stop_iteration", "early_stop_test_accuracy"])
+    last = int(table["round"].max())
+    if last == 0:
+        return f"{results.title}: only the dense network was trained; nothing to compare."
+    t = table[(table["strategy"] == "winning_ticket") & (table["round"] == last)].iloc[0]
+    o = table[(table["strategy"] == versus) & (table["round"] == last)]
+    if o.empty:
+        return f"{results.title}: no {versus.replace('_', ' ')} runs to compare with."
+    o = o.iloc[0]
+    faster = t.early_stop_iteration < o.early_stop_iteration
+    better = t.early_stop_test_accuracy > o.early_stop_test_accuracy
+    return (f"{results.title} at Pm = {t.pm:.1f}%: winning tickets stop at iteration "
+            f"{t.early_stop_iteration:,.0f} vs {o.early_stop_iteration:,.0f} for "
+            f"{STRATEGY_LABELS[versus].lower()} ({'sooner' if faster else 'not sooner'}), "
+            f"with test accuracy {100 * t.early_stop_test_accuracy:.2f}% vs "
+            f"{100 * o.early_stop_test_accuracy:.2f}% "
+            f"({'higher' if better else 'not higher'}); mean of {results.trials} trial(s).")
+
+
+def run_table(results_list) -> pd.DataFrame:
+    """What was run: one row per experiment, from params.yaml (parameters and provenance)."""
+    rows = []
+    for r in results_list:
+        hp, p = r.hp, r.params
+        rows.append({
+            "network": ARCH_NAMES[hp.arch], "dataset": DATASET_NAMES[hp.dataset],
+            "preset": hp.preset, "trials": r.trials,
+            "strategies": ", ".join(s for s in r.strategies),
+            "iterations": f"{hp.iterations:,}", "rounds": hp.rounds,
+            "Pm range (%)": f"100 - {r.summary['pm'].min():.1f}",
+            "evaluated on": (f"first {hp.eval_limit:,} per split" if hp.eval_limit
+                             else "all examples"),
+            "device": p.get("device", "?"), "threads": p.get("threads", "?"),
+            "torch": p.get("torch", "?"), "folder": str(r.folder),
+        })
+    return pd.DataFrame(rows)

@@ -1,0 +1,186 @@
+"""The fast engine: K masked networks of one architecture trained as one batched computation.
+
+The trials x strategies of one pruning round are independent networks of the same shape.
+Stacking their weights ([K, out, in] per layer) turns K small matrix products into one
+batched product (`torch.baddbmm`) and K convolutions into one grouped convolution, so the
+whole round runs as a single model. Each network keeps its own mask, initialization, data order
+and Adam state (Adam is elementwise, so one optimizer over stacked tensors is K optimizers).
+The numbers are those of training the networks one by one with `training.train` (the
+reference), up to float summation order; tests/test_engine.py checks this.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import Splits
+from .models import LotteryNet
+from .paper import DATASETS
+from .training import TrainResult, batch_indices, eval_iterations
+
+# Evaluation works through held-out examples in chunks whose widest activation, over all K
+# networks, stays under this many floats.
+EVAL_FLOATS = 1 << 25
+
+
+class StackedNet:
+    """K copies of one of the paper's networks, each with its own weights and mask."""
+
+    def __init__(self, arch: str, dataset: str, k: int, device="cpu"):
+        template = LotteryNet(arch, dataset)
+        self.arch, self.dataset, self.k = arch, dataset, k
+        self.names = template.prunable_names
+        self.layers = []  # ("conv" | "linear", name) | ("relu",) | ("pool",) | ("flatten",)
+        self.weight, self.bias, self.mask = {}, {}, {}
+        widest = 0
+        x = torch.zeros(1, *DATASETS[dataset][:3])
+        for name, module in template.layers.named_children():
+            x = module(x)
+            widest = max(widest, x[0].numel())
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                kind = "conv" if isinstance(module, nn.Conv2d) else "linear"
+                self.layers.append((kind, name))
+                w = module.weight
+                self.weight[name] = torch.zeros(k, *w.shape, device=device, requires_grad=True)
+                self.bias[name] = torch.zeros(k, w.shape[0], device=device, requires_grad=True)
+                self.mask[name] = torch.ones(k, *w.shape, dtype=torch.bool, device=device)
+            elif isinstance(module, nn.ReLU):
+                self.layers.append(("relu",))
+            elif isinstance(module, nn.MaxPool2d):
+                self.layers.append(("pool",))
+            elif isinstance(module, nn.Flatten):
+                self.layers.append(("flatten",))
+        self.eval_chunk = max(1, EVAL_FLOATS // (k * widest))
+        # One grouped convolution for all K networks on CUDA; on a CPU, where convolutions
+        # are compute-bound and grouped ones slower, a convolution per network (measured by
+        # `python -m lth_utils.bench`).
+        self.grouped = torch.device(device).type == "cuda"
+
+    def parameters(self) -> list:
+        return [t for name in self.names for t in (self.weight[name], self.bias[name])]
+
+    @torch.no_grad()
+    def load(self, j: int, mask: dict, parameters: dict) -> None:
+        """Network j gets `mask` and `parameters` (LotteryNet names); pruned weights become 0."""
+        for name in self.names:
+            self.mask[name][j] = mask[name]
+            self.weight[name][j] = parameters[LotteryNet.weight_key(name)] * mask[name].to(
+                parameters[LotteryNet.weight_key(name)].device)
+            self.bias[name][j] = parameters[f"layers.{name}.bias"]
+
+    def export(self, j: int) -> dict:
+        """Network j's parameters, named as in LotteryNet.parameters_state()."""
+        state = {}
+        for name in self.names:
+            state[LotteryNet.weight_key(name)] = self.weight[name][j].detach().clone()
+            state[f"layers.{name}.bias"] = self.bias[name][j].detach().clone()
+        return state
+
+    @torch.no_grad()
+    def mask_gradients(self) -> None:
+        """Pruned weights get zero gradient, so Adam never moves them (models.LotteryNet)."""
+        for name in self.names:
+            self.weight[name].grad.mul_(self.mask[name])
+
+    def forward(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
+        """Logits [K, B, classes]. `x` is [K, B, C, H, W] (a batch per network) or, when
+        `shared`, [B, C, H, W] (one batch for all, as in evaluation)."""
+        k = self.k
+        if shared:
+            b = x.shape[0]
+        else:
+            b = x.shape[1]
+            x = x.transpose(0, 1).reshape(b, k * x.shape[2], *x.shape[3:])  # [B, K*C, H, W]
+        h, first = x, True
+        for layer in self.layers:
+            kind = layer[0]
+            if kind == "conv":
+                w, bias = self.weight[layer[1]], self.bias[layer[1]]
+                if first and shared:       # one input for all: a single wide convolution
+                    h = F.conv2d(h, w.reshape(-1, *w.shape[2:]), bias.reshape(-1), padding=1)
+                elif self.grouped:
+                    h = F.conv2d(h, w.reshape(-1, *w.shape[2:]), bias.reshape(-1), padding=1,
+                                 groups=k)
+                else:
+                    h = torch.cat([F.conv2d(part, w[j], bias[j], padding=1)
+                                   for j, part in enumerate(h.chunk(k, dim=1))], dim=1)
+                first = False
+            elif kind == "relu":
+                h = F.relu(h)
+            elif kind == "pool":
+                h = F.max_pool2d(h, 2)
+            elif kind == "flatten":
+                if first and shared:       # LeNet on a shared batch: [B, D], broadcast below
+                    h = h.reshape(b, -1)
+                else:                      # [B, K*C, H, W] -> [K, B, C*H*W]
+                    h = h.reshape(b, k, -1).transpose(0, 1)
+            else:  # linear
+                w, bias = self.weight[layer[1]], self.bias[layer[1]]
+                if h.dim() == 2:           # shared input of the first layer
+                    h = torch.addmm(bias.reshape(1, -1), h,
+                                    w.reshape(-1, w.shape[2]).t()).reshape(b, k, -1)
+                    h = h.transpose(0, 1)
+                else:
+                    h = torch.baddbmm(bias.unsqueeze(1), h, w.transpose(1, 2))
+                first = False
+        return h
+
+
+@torch.no_grad()
+def evaluate_stacked(net: StackedNet, x: torch.Tensor, y: torch.Tensor) -> list:
+    """[(loss, accuracy)] of each of the K networks on (x, y)."""
+    loss = torch.zeros(net.k, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(net.k, dtype=torch.int64, device=x.device)
+    for i in range(0, len(x), net.eval_chunk):
+        logits = net.forward(x[i: i + net.eval_chunk], shared=True)
+        target = y[i: i + net.eval_chunk]
+        k, n, classes = logits.shape
+        per_example = F.cross_entropy(logits.reshape(-1, classes), target.repeat(k),
+                                      reduction="none")
+        loss += per_example.view(k, n).sum(1, dtype=torch.float64)
+        correct += (logits.argmax(-1) == target).sum(1)
+    return [(total / len(x), hits / len(x)) for total, hits in zip(loss.tolist(), correct.tolist())]
+
+
+def train_stacked(net: StackedNet, splits: Splits, iterations: int, learning_rate: float,
+                  batch_size: int, data_seeds: list, eval_every: int, eval_limit: int = 0,
+                  start: int = 0, snapshot_at: int | None = None, progress=None) -> list:
+    """Train the K networks of `net` from iteration `start` to `iterations`, network j on the
+    data order of `data_seeds[j]`; one TrainResult per network (as `training.train`)."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
+    limit = slice(0, eval_limit or None)
+    held_out = {"val": (splits.val_x[limit], splits.val_y[limit]),
+                "test": (splits.test_x[limit], splits.test_y[limit])}
+    checkpoints = eval_iterations(start, iterations, eval_every)
+    results = [TrainResult() for _ in range(net.k)]
+
+    def record(iteration):
+        if iteration in checkpoints:
+            for split, (x, y) in held_out.items():
+                for result, measured in zip(results, evaluate_stacked(net, x, y)):
+                    result.evals.append((iteration, split, *measured))
+        if iteration == snapshot_at:
+            for j, result in enumerate(results):
+                result.snapshot = net.export(j)
+
+    device = splits.train_x.device
+    streams = [batch_indices(len(splits.train_x), batch_size, seed, start, iterations, device)
+               for seed in data_seeds]
+    for batches in zip(*streams):
+        i = batches[0][0]
+        record(i)
+        idx = torch.stack([b[1] for b in batches])           # [K, B]
+        logits = net.forward(splits.train_x[idx], shared=False)
+        k, b, classes = logits.shape
+        loss = F.cross_entropy(logits.reshape(-1, classes), splits.train_y[idx].reshape(-1),
+                               reduction="sum") / b
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        net.mask_gradients()
+        optimizer.step()
+        if progress is not None:
+            progress.update(1)
+    record(iterations)
+    train_x, train_y = splits.train_x[limit], splits.train_y[limit]
+    for result, measured in zip(results, evaluate_stacked(net, train_x, train_y)):
+        result.evals.append((iterations, "train", *measured))
+    return results

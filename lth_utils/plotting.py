@@ -1,0 +1,294 @@
+"""Figures in the paper's style, from `analysis.Results`.
+
+As in Frankle & Carbin: every line is the mean over trials with error bars at the minimum and
+maximum trial; the x axis of the Pm plots is "Percent of Weights Remaining" on a log scale,
+reversed, from 100 down; solid lines are winning tickets, dashed lines controls (random
+reinitialization, random sparse networks). `save_figure` writes PNG and SVG under stable names
+and shows the figure in the notebook, tagged so that build.py can put it in the report.
+"""
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.rcParams["svg.hashsalt"] = "lottery-ticket"  # stable ids: same figure, same SVG
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
+
+from .analysis import (ARCH_NAMES, STRATEGY_LABELS, Results, aggregate, curves,  # noqa: E402
+                       match_pm_levels, pm_label, round_pms)
+
+# One look per strategy (legend order = STRATEGY_LABELS order): tickets solid, controls dashed.
+STRATEGY_STYLE = {
+    "winning_ticket": dict(color="#1f77b4", linestyle="-", marker="o"),
+    "oneshot": dict(color="#2ca02c", linestyle="-", marker="s"),
+    "random_reinit": dict(color="#d62728", linestyle="--", marker="v"),
+    "random_sparse": dict(color="#ff7f0e", linestyle="--", marker="^"),
+    "rewind": dict(color="#9467bd", linestyle="-.", marker="D"),
+}
+ZORDER = {"winning_ticket": 6, "oneshot": 5}  # tickets drawn over the controls they may hide
+ARCH_COLORS = {"lenet": "#7f7f7f", "conv2": "#1f77b4", "conv4": "#ff7f0e", "conv6": "#2ca02c"}
+LEVEL_COLORS = {100.0: "#1f77b4", 51.3: "#ff7f0e", 21.1: "#2ca02c", 7.0: "#d62728",
+                3.6: "#9467bd", 1.9: "#8c564b"}
+
+STYLE = {
+    "figure.dpi": 100, "savefig.dpi": 150, "font.size": 10.5, "axes.titlesize": 11.5,
+    "axes.labelsize": 10.5, "legend.fontsize": 9, "xtick.labelsize": 9, "ytick.labelsize": 9,
+    "axes.grid": True, "grid.alpha": 0.35, "grid.linestyle": ":", "axes.spines.top": False,
+    "axes.spines.right": False, "lines.linewidth": 1.6, "lines.markersize": 4.5,
+    "errorbar.capsize": 3, "legend.frameon": False, "svg.fonttype": "none",
+}
+
+PM_AXIS_LABEL = "Percent of Weights Remaining"
+
+
+def paper_style():
+    """A context manager with this module's matplotlib style (`with paper_style(): ...`)."""
+    return plt.rc_context(STYLE)
+
+
+def iterations_label(iterations: int) -> str:
+    """50000 -> '50K', 5000 -> '5K', 300 -> '300' (the paper writes 'Iteration 50K')."""
+    return f"{iterations / 1000:g}K" if iterations >= 1000 else f"{iterations}"
+
+
+# --- axes ---------------------------------------------------------------------------------
+
+def _thin(values: list, most: int) -> list:
+    """At most `most` of the sorted `values`, evenly spread in log space, ends kept."""
+    if len(values) <= most:
+        return values
+    logs = np.log([values[0], values[-1]])
+    targets = np.exp(np.linspace(logs[0], logs[1], most))
+    picked = []
+    for t in targets:
+        best = min(values, key=lambda v: abs(math.log(v / t)))
+        if best not in picked:
+            picked.append(best)
+    return sorted(picked, reverse=True)
+
+
+def pm_axis(ax, pms, most_ticks: int = 8) -> None:
+    """Log-scaled, reversed Pm axis (100 on the left) with ticks at the Pm values present."""
+    values = sorted({round(float(p), 1) for p in pms}, reverse=True)
+    ax.set_xscale("log")
+    ax.set_xlim(values[0] * 1.1, values[-1] / 1.1)
+    ax.xaxis.set_major_locator(FixedLocator(_thin(values, most_ticks)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: pm_label(x)))
+    ax.set_xlabel(PM_AXIS_LABEL)
+
+
+def _errorbar(ax, x, agg, label=None, errorevery=1, **style):
+    """Mean with error bars from the min to the max trial (the paper's convention)."""
+    mean = agg["mean"].to_numpy(float)
+    yerr = np.vstack([mean - agg["min"].to_numpy(float), agg["max"].to_numpy(float) - mean])
+    return ax.errorbar(np.asarray(x, float), mean, yerr=yerr, label=label,
+                       errorevery=errorevery, elinewidth=0.9, **style)
+
+
+def _accuracy_axis(ax):
+    """Accuracy as a fraction, as in the paper (0.94, 0.95, ...), never offset."""
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+
+
+# --- Pm figures (Figures 1, 4 and 5) -------------------------------------------------------
+
+def value_labels(iterations: int) -> dict:
+    """The paper's y-axis label of each summary value."""
+    it = iterations_label(iterations)
+    return {"early_stop_iteration": "Early-Stop Iteration (Val.)",
+            "early_stop_val_loss": "Validation Loss at Early-Stop",
+            "early_stop_test_accuracy": "Accuracy at Early-Stop (Test)",
+            "final_test_accuracy": f"Accuracy at Iteration {it} (Test)",
+            "final_train_accuracy": f"Accuracy at Iteration {it} (Train)"}
+
+
+def pm_figure(results: Results, values, strategies=None, title: str | None = None,
+              panel_width: float = 5.2, height: float = 4.0):
+    """One panel per summary value against Pm, one line per strategy (mean over trials,
+    error bars at min and max). `strategies` defaults to every strategy in the results."""
+    strategies = [s for s in (strategies or results.strategies) if s in results.strategies]
+    labels = value_labels(results.hp.iterations)
+    with paper_style():
+        fig, axes = plt.subplots(1, len(values), figsize=(panel_width * len(values), height),
+                                 squeeze=False)
+        for ax, value in zip(axes[0], values):
+            for s in strategies:
+                agg = aggregate(results.summary[results.summary["strategy"] == s], value)
+                label = STRATEGY_LABELS[s]
+                if s == "rewind":
+                    label += f" (k = {results.hp.rewind_iteration})"
+                _errorbar(ax, agg["pm"], agg, label=label, zorder=ZORDER.get(s, 3),
+                          **STRATEGY_STYLE[s])
+            pm_axis(ax, results.summary["pm"])
+            ax.set_ylabel(labels[value])
+            if "accuracy" in value:
+                _accuracy_axis(ax)
+        fig.suptitle(title or _default_title(results))
+        fig.tight_layout()
+        _legend(fig, axes[0])
+    return fig
+
+
+def arch_figure(results_list, values, strategies=("winning_ticket", "random_reinit"),
+                title: str | None = None, panel_width: float = 5.2, height: float = 4.0):
+    """Figure 5: several architectures, one color each; winning tickets solid, random
+    reinitialization dashed. One panel per summary value."""
+    results_list = list(results_list)
+    with paper_style():
+        fig, axes = plt.subplots(1, len(values), figsize=(panel_width * len(values), height),
+                                 squeeze=False)
+        for ax, value in zip(axes[0], values):
+            pms = []
+            for r in results_list:
+                name = ARCH_NAMES[r.hp.arch]
+                for s in strategies:
+                    rows = r.summary[r.summary["strategy"] == s]
+                    if rows.empty:
+                        continue
+                    agg = aggregate(rows, value)
+                    pms.extend(agg["pm"])
+                    style = dict(STRATEGY_STYLE[s], color=ARCH_COLORS[r.hp.arch])
+                    label = name if s == "winning_ticket" else f"{name} ({_short(s)})"
+                    _errorbar(ax, agg["pm"], agg, label=label, zorder=ZORDER.get(s, 3),
+                              **style)
+            pm_axis(ax, pms)
+            iterations = {r.hp.iterations for r in results_list}
+            label = value_labels(min(iterations))[value]
+            if len(iterations) > 1:  # the paper's Conv-2/4/6 train 20K/25K/30K iterations
+                label = label.replace(f"Iteration {iterations_label(min(iterations))}",
+                                      "Last Iteration")
+            ax.set_ylabel(label)
+            if "accuracy" in value:
+                _accuracy_axis(ax)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        _legend(fig, axes[0])
+    return fig
+
+
+def _short(strategy: str) -> str:
+    return {"random_reinit": "reinit", "random_sparse": "random sparse",
+            "oneshot": "one-shot", "rewind": "late reset"}.get(strategy, strategy)
+
+
+def _legend(fig, axes) -> None:
+    """One legend for the figure, under the panels (the paper puts it inside; with up to
+    five strategies and min/max bars, below the plots it hides no data). Call it after
+    tight_layout: savefig(bbox_inches="tight") then takes it in."""
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 3),
+                   bbox_to_anchor=(0.5, 0.0))
+
+
+def _default_title(results: Results) -> str:
+    return (f"{results.title}: mean of {results.trials} trial(s), error bars min-max "
+            f"(preset {results.hp.preset})")
+
+
+# --- learning curves (Figure 3) -------------------------------------------------------------
+
+def curve_panel(ax, results: Results, levels, strategy: str = "winning_ticket",
+                dashed: bool = False, suffix: str = "", bars: int = 12):
+    """Test accuracy vs training iteration at each Pm level found in the results (nearest
+    round within tolerance). Returns the levels that are missing."""
+    rows = results.metrics[results.metrics["strategy"] == strategy]
+    found, missing = match_pm_levels(round_pms(rows), levels)
+    data = curves(rows)
+    for level, rnd in found.items():
+        agg = data[data["round"] == rnd]
+        every = max(1, len(agg) // bars)
+        style = dict(color=LEVEL_COLORS.get(level), linestyle="--" if dashed else "-")
+        _errorbar(ax, agg["iteration"], agg, label=pm_label(level) + suffix,
+                  errorevery=every, **style)
+    return found, missing
+
+
+def _zoom_accuracy(ax, frames) -> None:
+    """Zoom the y axis on the curves after their first rise, as the paper's Figure 3 does
+    (its axis starts at 0.94): the lowest mean past 10% of training, to the highest max."""
+    lows, highs = [], []
+    for agg in frames:
+        if agg.empty:
+            continue
+        late = agg[agg["iteration"] >= 0.1 * agg["iteration"].max()]
+        lows.append(late["mean"].min())
+        highs.append(agg["max"].max())
+    if lows:
+        lo, hi = min(lows), max(highs)
+        pad = max(0.005, 0.08 * (hi - lo))
+        ax.set_ylim(max(0.0, lo - pad), min(1.0, hi + pad))
+
+
+def curves_figure(results: Results, panels, title: str | None = None,
+                  panel_width: float = 5.2, height: float = 4.0):
+    """Figure 3: one panel per entry of `panels`, each a dict with `levels`, and optionally
+    `strategy` (default winning_ticket), `dashed`, `suffix`, `title`, and `compare`
+    (another dict like it drawn on the same axes, e.g. random reinitialization).
+    Returns (figure, {panel index: missing levels})."""
+    missing = {}
+    with paper_style():
+        fig, axes = plt.subplots(1, len(panels), figsize=(panel_width * len(panels), height),
+                                 squeeze=False)
+        for i, (ax, panel) in enumerate(zip(axes[0], panels)):
+            frames, gone = [], set()
+            for spec in [panel, *([panel["compare"]] if panel.get("compare") else [])]:
+                strategy = spec.get("strategy", "winning_ticket")
+                found, miss = curve_panel(ax, results, spec["levels"], strategy,
+                                          spec.get("dashed", False), spec.get("suffix", ""))
+                gone.update(miss)
+                rows = results.metrics[results.metrics["strategy"] == strategy]
+                data = curves(rows)
+                frames += [data[data["round"] == r] for r in found.values()]
+            missing[i] = sorted(gone, reverse=True)
+            _zoom_accuracy(ax, frames)
+            ax.set_xlabel("Training Iterations")
+            ax.set_ylabel("Test Accuracy")
+            _accuracy_axis(ax)
+            if panel.get("title"):
+                ax.set_title(panel["title"])
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(title="Pm (%)", loc="lower right")
+        fig.suptitle(title or _default_title(results))
+        fig.tight_layout()
+    return fig, missing
+
+
+# --- saving and showing ---------------------------------------------------------------------
+
+def save_figure(fig, name: str, figures_dir="figures", caption: str = "", show: bool = True):
+    """Write `fig` as `<figures_dir>/<name>.png` and `.svg`, show it in the notebook (tagged
+    with its name and caption for the report) and close it. Returns the two paths."""
+    folder = Path(figures_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    png, svg = folder / f"{name}.png", folder / f"{name}.svg"
+    fig.savefig(png, bbox_inches="tight", facecolor="white")
+    fig.savefig(svg, bbox_inches="tight", facecolor="white", metadata={"Date": None})
+    width_px = int(round(fig.get_size_inches()[0] * 96))
+    plt.close(fig)
+    if show:
+        _show(png, name, caption, width_px)
+    return png, svg
+
+
+def _show(png: Path, name: str, caption: str, width_px: int) -> None:
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is None:
+        return
+    data = {"image/png": base64.b64encode(png.read_bytes()).decode("ascii"),
+            "text/plain": f"<figure {name}: {png}>"}
+    metadata = {"image/png": {"width": width_px},
+                "lth_figure": {"name": name, "png": png.name, "svg": f"{name}.svg",
+                               "caption": caption}}
+    display(data, raw=True, metadata=metadata)

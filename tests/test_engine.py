@@ -1,0 +1,143 @@
+"""The stacked engine trains K networks exactly as training them one by one would.
+
+In float64 the two paths agree to ~1e-12: the same mathematics, only summation order differs.
+In float32, Adam amplifies rounding differences on weights whose gradients are near zero, so
+the comparison there is looser (LeNet over a few hundred steps).
+"""
+import pytest
+import torch
+
+from lth_utils.data import Splits, load_splits
+from lth_utils.engine import StackedNet, evaluate_stacked, train_stacked
+from lth_utils.models import LotteryNet
+from lth_utils.pruning import random_masks
+from lth_utils.training import evaluate, train
+
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
+
+def networks(arch, dataset, k, dtype):
+    """k (mask, parameters) pairs: different inits, masks of 100%, 70%, 40% ... density."""
+    out = []
+    for j in range(k):
+        model = LotteryNet(arch, dataset).to(dtype)
+        model.initialize(torch.Generator().manual_seed(j))
+        shapes = {n: w.shape for n, w in model.weights().items()}
+        counts = {n: int(w.numel() * (1 - 0.3 * j)) for n, w in model.weights().items()}
+        mask = random_masks(shapes, counts, torch.Generator().manual_seed(100 + j))
+        model.apply_masks(mask)
+        out.append((mask, model.parameters_state()))
+    return out
+
+
+def small_splits(dataset, data_dir, n, dtype, held_out=200):
+    s = load_splits(dataset, data_dir)
+    return Splits(s.train_x[:n].to(dtype), s.train_y[:n], s.val_x[:held_out].to(dtype),
+                  s.val_y[:held_out], s.test_x[:held_out].to(dtype), s.test_y[:held_out])
+
+
+def one_by_one(arch, dataset, nets, splits, steps, dtype):
+    results = []
+    for j, (mask, params) in enumerate(nets):
+        model = LotteryNet(arch, dataset).to(dtype)
+        model.apply_masks(mask)
+        model.load_parameters(params)
+        result = train(model, splits, steps, 1e-3, 60, data_seed=7 + j, eval_every=50)
+        results.append((result, model.parameters_state()))
+    return results
+
+
+def stacked(arch, dataset, nets, splits, steps, dtype, grouped=None):
+    net = StackedNet(arch, dataset, len(nets))
+    if grouped is not None:
+        net.grouped = grouped
+    for t in net.parameters():
+        t.data = t.data.to(dtype)
+    for j, (mask, params) in enumerate(nets):
+        net.load(j, mask, params)
+    results = train_stacked(net, splits, steps, 1e-3, 60, [7 + j for j in range(len(nets))],
+                            eval_every=50)
+    return net, results
+
+
+def compare(reference, net, results, tolerance):
+    for j, ((ref, ref_params), got) in enumerate(zip(reference, results)):
+        assert [(i, s) for i, s, _, _ in ref.evals] == [(i, s) for i, s, _, _ in got.evals]
+        for (_, _, loss_a, acc_a), (_, _, loss_b, acc_b) in zip(ref.evals, got.evals):
+            assert loss_a == pytest.approx(loss_b, abs=tolerance)
+            assert acc_a == pytest.approx(acc_b, abs=max(tolerance, 1e-12))
+        params = net.export(j)
+        for key, value in ref_params.items():
+            assert torch.allclose(value, params[key], atol=tolerance, rtol=0), key
+
+
+@pytest.mark.parametrize("arch,dataset,steps,examples,held_out", [
+    ("lenet", "mnist", 300, 3000, 200), ("conv2", "cifar10", 3, 120, 60)])
+def test_engine_equals_one_by_one_float64(arch, dataset, steps, examples, held_out, data_dir,
+                                          cifar_dir):
+    dtype = torch.float64
+    splits = small_splits(dataset, data_dir, examples, dtype, held_out)
+    nets = networks(arch, dataset, 3, dtype)
+    reference = one_by_one(arch, dataset, nets, splits, steps, dtype)
+    net, results = stacked(arch, dataset, nets, splits, steps, dtype)
+    compare(reference, net, results, 1e-9)
+
+
+def test_engine_equals_one_by_one_float32_lenet(data_dir):
+    dtype = torch.float32
+    splits = small_splits("mnist", data_dir, 55_000, dtype, held_out=2000)
+    nets = networks("lenet", "mnist", 3, dtype)
+    reference = one_by_one("lenet", "mnist", nets, splits, 300, dtype)
+    net, results = stacked("lenet", "mnist", nets, splits, 300, dtype)
+    compare(reference, net, results, 1e-4)
+
+
+def test_grouped_convolutions_equal_per_network_ones(cifar_dir):
+    """The CUDA layout (one grouped convolution) computes what the CPU layout does."""
+    dtype = torch.float64
+    splits = small_splits("cifar10", cifar_dir, 120, dtype, held_out=60)
+    nets = networks("conv4", "cifar10", 2, dtype)
+    loop, loop_results = stacked("conv4", "cifar10", nets, splits, 2, dtype, grouped=False)
+    grouped, grouped_results = stacked("conv4", "cifar10", nets, splits, 2, dtype, grouped=True)
+    for j in range(2):
+        for a, b in zip(loop_results[j].evals, grouped_results[j].evals):
+            assert a[2] == pytest.approx(b[2], abs=1e-9)
+        for key, value in loop.export(j).items():
+            assert torch.allclose(value, grouped.export(j)[key], atol=1e-9, rtol=0)
+
+
+def test_pruned_weights_and_their_adam_moments_stay_zero(data_dir):
+    splits = small_splits("mnist", data_dir, 600, torch.float32)
+    nets = networks("lenet", "mnist", 3, torch.float32)
+    net = StackedNet("lenet", "mnist", 3)
+    for j, (mask, params) in enumerate(nets):
+        net.load(j, mask, params)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for step in range(5):
+        logits = net.forward(splits.train_x[:180].view(3, 60, 1, 28, 28), shared=False)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 10), splits.train_y[:180])
+        optimizer.zero_grad()
+        loss.backward()
+        net.mask_gradients()
+        optimizer.step()
+    for name in net.names:
+        pruned = ~net.mask[name]
+        assert pruned.any()
+        assert (net.weight[name][pruned] == 0).all()
+        state = optimizer.state[net.weight[name]]
+        assert (state["exp_avg"][pruned] == 0).all() and (state["exp_avg_sq"][pruned] == 0).all()
+        assert (net.weight[name][net.mask[name]] != 0).any()
+
+
+def test_stacked_evaluation_equals_one_network_evaluation(data_dir):
+    splits = small_splits("mnist", data_dir, 100, torch.float64)
+    nets = networks("lenet", "mnist", 3, torch.float64)
+    net, _ = stacked("lenet", "mnist", nets, splits, 0, torch.float64)
+    together = evaluate_stacked(net, splits.test_x, splits.test_y)
+    for j, (mask, params) in enumerate(nets):
+        model = LotteryNet("lenet", "mnist").to(torch.float64)
+        model.apply_masks(mask)
+        model.load_parameters(params)
+        loss, accuracy = evaluate(model, splits.test_x, splits.test_y)
+        assert together[j][0] == pytest.approx(loss, abs=1e-12)
+        assert together[j][1] == accuracy

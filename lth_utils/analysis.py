@@ -45,6 +45,11 @@ STRATEGY_LABELS = {
     "rewind": "Late Resetting",
 }
 
+# Short names, for tables.
+SHORT_NAMES = {"winning_ticket": "winning ticket", "oneshot": "one-shot",
+               "random_reinit": "reinit", "random_sparse": "random sparse",
+               "rewind": "late reset"}
+
 SUMMARY_VALUES = ("early_stop_iteration", "early_stop_val_loss", "early_stop_test_accuracy",
                   "final_test_accuracy", "final_train_accuracy")
 
@@ -215,6 +220,21 @@ def by_pm(summary: pd.DataFrame, values=SUMMARY_VALUES) -> pd.DataFrame:
     return table.sort_values(["order", "round"]).drop(columns="order").reset_index(drop=True)
 
 
+def pm_table(results: Results) -> pd.DataFrame:
+    """`by_pm` for reading: the paper's strategy names, Pm to 0.1, iterations as integers,
+    accuracies in percent (means over trials)."""
+    t = by_pm(results.summary)
+    return pd.DataFrame({
+        "strategy": t["strategy"].map(STRATEGY_LABELS), "round": t["round"],
+        "Pm (%)": t["pm"].round(1), "trials": t["trials"],
+        "early-stop it.": t["early_stop_iteration"].round().astype(int),
+        "val. loss there": t["early_stop_val_loss"].round(4),
+        "test acc. there (%)": (100 * t["early_stop_test_accuracy"]).round(2),
+        "final test acc. (%)": (100 * t["final_test_accuracy"]).round(2),
+        "final train acc. (%)": (100 * t["final_train_accuracy"]).round(2),
+    }).set_index(["strategy", "round"])
+
+
 def curves(metrics: pd.DataFrame, split: str = "test", value: str = "accuracy",
            by=("strategy", "round", "iteration")) -> pd.DataFrame:
     """Learning curves (Figure 3): `value` on `split` per iteration, mean/min/max over trials."""
@@ -265,24 +285,23 @@ def missing_note(missing, available: dict, what: str = "Figure 3") -> str:
 # --- the numbers the overview compares ----------------------------------------------------
 
 def key_numbers(results: Results, versus: str = "random_reinit") -> pd.DataFrame:
-    """Per round: Pm, and winning ticket vs `versus` early-stopping iteration and accuracy
-    (means over trials), with the dense network's early-stop iteration divided by the
-    ticket's (how much sooner the ticket stops learning on validation loss)."""
-    table = by_pm(results.summary, ["early_stop_iteration", "early_stop_test_accuracy",
-                                    "final_test_accuracy"])
+    """Per round: Pm, and winning ticket vs `versus` early-stopping iteration and test accuracy
+    there (means over trials), with the dense network's early-stop iteration divided by the
+    ticket's (above 1: the ticket stops learning sooner than the dense network)."""
+    table = by_pm(results.summary, ["early_stop_iteration", "early_stop_test_accuracy"])
     ticket = table[table["strategy"] == "winning_ticket"].set_index("round")
-    rows = pd.DataFrame({"Pm (%)": ticket["pm"].round(1)})
-    dense_stop = ticket.loc[0, "early_stop_iteration"] if 0 in ticket.index else float("nan")
-    rows["ticket early-stop it."] = ticket["early_stop_iteration"].round(0)
     other = table[table["strategy"] == versus].set_index("round")
+    short = SHORT_NAMES.get(versus, versus)
+    rows = pd.DataFrame({"Pm (%)": ticket["pm"].round(1)})
+    rows["ticket: early-stop it."] = ticket["early_stop_iteration"].round().astype(int)
     if len(other):
-        rows[f"{versus.replace('_', ' ')} early-stop it."] = \
-            other["early_stop_iteration"].round(0)
-    rows["ticket test acc. at early stop (%)"] = (100 * ticket["early_stop_test_accuracy"]).round(2)
+        rows[f"{short}: early-stop it."] = other["early_stop_iteration"].round().astype("Int64")
+    rows["ticket: test acc. (%)"] = (100 * ticket["early_stop_test_accuracy"]).round(2)
     if len(other):
-        rows[f"{versus.replace('_', ' ')} test acc. at early stop (%)"] = \
-            (100 * other["early_stop_test_accuracy"]).round(2)
-    rows["dense / ticket early-stop it."] = (dense_stop / ticket["early_stop_iteration"]).round(2)
+        rows[f"{short}: test acc. (%)"] = (100 * other["early_stop_test_accuracy"]).round(2)
+    if 0 in ticket.index:
+        rows["speed-up vs. dense"] = (ticket.loc[0, "early_stop_iteration"]
+                                      / ticket["early_stop_iteration"]).round(2)
     rows.index.name = "round"
     return rows
 
@@ -311,19 +330,20 @@ def ticket_verdict(results: Results, versus: str = "random_reinit") -> str:
 
 
 def run_table(results_list) -> pd.DataFrame:
-    """What was run: one row per experiment, from params.yaml (parameters and provenance)."""
-    rows = []
+    """What was run, from each folder's params.yaml (parameters and provenance): one column
+    per experiment, one row per field (narrow enough for a page)."""
+    columns = {}
     for r in results_list:
         hp, p = r.hp, r.params
-        rows.append({
-            "network": ARCH_NAMES[hp.arch], "dataset": DATASET_NAMES[hp.dataset],
-            "preset": hp.preset, "trials": r.trials,
-            "strategies": ", ".join(s for s in r.strategies),
-            "iterations": f"{hp.iterations:,}", "rounds": hp.rounds,
-            "Pm range (%)": f"100 - {r.summary['pm'].min():.1f}",
-            "evaluated on": (f"first {hp.eval_limit:,} per split" if hp.eval_limit
+        columns[ARCH_NAMES[hp.arch]] = {
+            "dataset": DATASET_NAMES[hp.dataset], "preset": hp.preset, "trials": r.trials,
+            "strategies": ", ".join(SHORT_NAMES[s] for s in r.strategies),
+            "iterations": f"{hp.iterations:,}", "pruning rounds": hp.rounds,
+            "Pm range (%)": f"100 to {r.summary['pm'].min():.1f}",
+            "evaluated on": (f"first {hp.eval_limit:,} examples per split" if hp.eval_limit
                              else "all examples"),
-            "device": p.get("device", "?"), "threads": p.get("threads", "?"),
-            "torch": p.get("torch", "?"), "folder": str(r.folder),
-        })
-    return pd.DataFrame(rows)
+            "device": p.get("device", "?"), "CPU threads": p.get("threads", "?"),
+            "engine": p.get("engine", "reference"),
+            "torch": p.get("torch", "?"), "results folder": Path(r.folder).name,
+        }
+    return pd.DataFrame(columns)

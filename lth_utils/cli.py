@@ -44,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
                           "or reference (one network at a time)")
     run.add_argument("--max-models", type=int, default=0,
                      help="at most this many networks in one batched computation (0: a round)")
+    run.add_argument("--precision", help="float32 (the paper's, default) or bfloat16 "
+                                         "(bf16 autocast: faster, slightly different numbers)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     ev = sub.add_parser("evaluate", help="loss and accuracy of a checkpoint")
@@ -63,7 +65,7 @@ def main(argv=None) -> int:
                 raise LTHError("--threads must be at least 1 and --max-models at least 0")
             torch.set_num_threads(args.threads)
             hp = resolve(args.arch, args.dataset, args.preset, trials=args.trials,
-                         strategies=args.strategies)
+                         strategies=args.strategies, precision=args.precision)
             run_experiment(hp, args.out, args.data_dir, _device(args.device),
                            progress=not args.no_progress, engine=args.engine,
                            max_models=args.max_models)

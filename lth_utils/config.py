@@ -13,6 +13,7 @@ import yaml
 from . import paper
 from .data import NORMALIZATIONS
 from .errors import LTHError
+from .training import PRECISIONS
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "params"
 STRATEGIES = ("winning_ticket", "random_reinit", "random_sparse", "oneshot", "rewind")
@@ -42,6 +43,7 @@ class Hparams:
     eval_limit: int = 0            # evaluate on the first N examples of each split; 0: all
     validation_size: int = paper.VALIDATION_SIZE
     normalization: str = "standardize"
+    precision: str = "float32"     # "bfloat16": forward passes under bf16 autocast (faster)
     seed: int = 0
 
     @classmethod
@@ -89,6 +91,9 @@ class Hparams:
         if unknown or not self.strategies:
             raise LTHError(f"unknown strategy {unknown[0] if unknown else '(none)'}; "
                            f"choose from {', '.join(STRATEGIES)}")
+        if self.precision not in PRECISIONS:
+            raise LTHError(f"unknown precision {self.precision!r}; "
+                           f"choose one of {', '.join(PRECISIONS)}")
         if self.normalization not in NORMALIZATIONS:
             raise LTHError(f"unknown normalization {self.normalization!r}; "
                            f"choose one of {', '.join(NORMALIZATIONS)}")

@@ -8,6 +8,12 @@ and Adam state (Adam is elementwise, so one optimizer over stacked tensors is K 
 The numbers are those of training the networks one by one with `training.train` (the
 reference), up to float summation order; tests/test_engine.py checks this.
 """
+import contextlib
+import signal
+import threading
+import time
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,7 +21,10 @@ from torch import nn
 from .data import Splits
 from .models import LotteryNet
 from .paper import DATASETS
-from .training import TrainResult, batch_indices, eval_iterations
+from .training import TrainResult, autocast, batch_indices, eval_iterations
+
+# A group's state (weights, Adam moments, records so far) is saved this often, and at Ctrl-C.
+SAVE_EVERY_SECONDS = 300.0
 
 # Evaluation works through held-out examples in chunks whose widest activation, over all K
 # networks, stays under this many floats.
@@ -126,12 +135,14 @@ class StackedNet:
 
 
 @torch.no_grad()
-def evaluate_stacked(net: StackedNet, x: torch.Tensor, y: torch.Tensor) -> list:
+def evaluate_stacked(net: StackedNet, x: torch.Tensor, y: torch.Tensor,
+                     precision: str = "float32") -> list:
     """[(loss, accuracy)] of each of the K networks on (x, y)."""
     loss = torch.zeros(net.k, dtype=torch.float64, device=x.device)
     correct = torch.zeros(net.k, dtype=torch.int64, device=x.device)
     for i in range(0, len(x), net.eval_chunk):
-        logits = net.forward(x[i: i + net.eval_chunk], shared=True)
+        with autocast(precision, x.device):
+            logits = net.forward(x[i: i + net.eval_chunk], shared=True).float()
         target = y[i: i + net.eval_chunk]
         k, n, classes = logits.shape
         per_example = F.cross_entropy(logits.reshape(-1, classes), target.repeat(k),
@@ -141,11 +152,32 @@ def evaluate_stacked(net: StackedNet, x: torch.Tensor, y: torch.Tensor) -> list:
     return [(total / len(x), hits / len(x)) for total, hits in zip(loss.tolist(), correct.tolist())]
 
 
+@contextlib.contextmanager
+def deferred_interrupt(enabled: bool):
+    """Turn Ctrl-C into a flag the training loop checks between iterations, so it can save a
+    consistent state before stopping (only in the main thread, and only when `enabled`)."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    flag = []
+    previous = signal.signal(signal.SIGINT, lambda *_: flag.append(True))
+    try:
+        yield lambda: bool(flag)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def train_stacked(net: StackedNet, splits: Splits, iterations: int, learning_rate: float,
                   batch_size: int, data_seeds: list, eval_every: int, eval_limit: int = 0,
-                  start: int = 0, snapshot_at: int | None = None, progress=None) -> list:
+                  start: int = 0, snapshot_at: int | None = None, progress=None,
+                  train_accuracy: bool = True, precision: str = "float32",
+                  state_file: Path | None = None) -> list:
     """Train the K networks of `net` from iteration `start` to `iterations`, network j on the
-    data order of `data_seeds[j]`; one TrainResult per network (as `training.train`)."""
+    data order of `data_seeds[j]`; one TrainResult per network (as `training.train`).
+
+    With a `state_file`, the state at an iteration boundary is saved there every
+    SAVE_EVERY_SECONDS and at Ctrl-C (then KeyboardInterrupt is raised), and training resumes
+    from it: a resumed group ends with exactly the numbers of an uninterrupted one."""
     optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
     limit = slice(0, eval_limit or None)
     held_out = {"val": (splits.val_x[limit], splits.val_y[limit]),
@@ -156,31 +188,70 @@ def train_stacked(net: StackedNet, splits: Splits, iterations: int, learning_rat
     def record(iteration):
         if iteration in checkpoints:
             for split, (x, y) in held_out.items():
-                for result, measured in zip(results, evaluate_stacked(net, x, y)):
+                for result, measured in zip(results, evaluate_stacked(net, x, y, precision)):
                     result.evals.append((iteration, split, *measured))
         if iteration == snapshot_at:
             for j, result in enumerate(results):
                 result.snapshot = net.export(j)
 
-    device = splits.train_x.device
-    streams = [batch_indices(len(splits.train_x), batch_size, seed, start, iterations, device)
-               for seed in data_seeds]
-    for batches in zip(*streams):
-        i = batches[0][0]
-        record(i)
-        idx = torch.stack([b[1] for b in batches])           # [K, B]
-        logits = net.forward(splits.train_x[idx], shared=False)
-        k, b, classes = logits.shape
-        loss = F.cross_entropy(logits.reshape(-1, classes), splits.train_y[idx].reshape(-1),
-                               reduction="sum") / b
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        net.mask_gradients()
-        optimizer.step()
+    def save(iteration):
+        state = {"iteration": iteration, "weights": net.parameters(),
+                 "optimizer": optimizer.state_dict(),
+                 "evals": [r.evals for r in results], "snapshots": [r.snapshot for r in results]}
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state_file.with_name(state_file.name + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(state_file)
+
+    first = start
+    if state_file is not None and state_file.exists():
+        saved = torch.load(state_file, map_location=splits.train_x.device, weights_only=True)
+        with torch.no_grad():
+            for tensor, value in zip(net.parameters(), saved["weights"]):
+                tensor.copy_(value)
+        optimizer.load_state_dict(saved["optimizer"])
+        for result, evals, snapshot in zip(results, saved["evals"], saved["snapshots"]):
+            result.evals, result.snapshot = [tuple(e) for e in evals], snapshot
+        first = saved["iteration"]
         if progress is not None:
-            progress.update(1)
+            progress.update(first - start)
+
+    device = splits.train_x.device
+    streams = [batch_indices(len(splits.train_x), batch_size, seed, first, iterations, device)
+               for seed in data_seeds]
+    last_save = time.monotonic()
+    with deferred_interrupt(state_file is not None) as interrupted:
+        for batches in zip(*streams):
+            i = batches[0][0]
+            if state_file is not None and (
+                    interrupted() or time.monotonic() - last_save > SAVE_EVERY_SECONDS):
+                save(i)
+                last_save = time.monotonic()
+                if interrupted():
+                    raise KeyboardInterrupt
+            _step(net, optimizer, splits, batches, record, precision, device)
+            if progress is not None:
+                progress.update(1)
     record(iterations)
-    train_x, train_y = splits.train_x[limit], splits.train_y[limit]
-    for result, measured in zip(results, evaluate_stacked(net, train_x, train_y)):
-        result.evals.append((iterations, "train", *measured))
+    if train_accuracy:
+        train_x, train_y = splits.train_x[limit], splits.train_y[limit]
+        for result, measured in zip(results, evaluate_stacked(net, train_x, train_y,
+                                                              precision)):
+            result.evals.append((iterations, "train", *measured))
     return results
+
+
+def _step(net, optimizer, splits, batches, record, precision, device):
+    """Iteration i: the paper's measurements (if due), then one Adam step of every network on
+    its own batch; each network's loss is its batch mean, so the sum's gradients are theirs."""
+    record(batches[0][0])
+    idx = torch.stack([b[1] for b in batches])           # [K, B]
+    with autocast(precision, device):
+        logits = net.forward(splits.train_x[idx], shared=False).float()
+    k, b, classes = logits.shape
+    loss = F.cross_entropy(logits.reshape(-1, classes), splits.train_y[idx].reshape(-1),
+                           reduction="sum") / b
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    net.mask_gradients()
+    optimizer.step()

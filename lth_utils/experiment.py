@@ -107,7 +107,7 @@ def load_and_evaluate(path, split: str = "test", data_dir=None, device="cpu",
     model.load_parameters(ckpt[weights])
     splits = load_splits(hp["dataset"], data_dir, hp["validation_size"], hp["normalization"],
                          device)
-    return evaluate(model, *splits.split(split))
+    return evaluate(model, *splits.split(split), hp.get("precision", "float32"))
 
 
 # --- the driver --------------------------------------------------------------------------------
@@ -152,6 +152,10 @@ class Experiment:
     def checkpoint_path(self, unit: Unit, iteration: int | None = None) -> Path:
         it = self.hp.iterations if iteration is None else iteration
         return self.dir / "checkpoints" / f"{unit.name(self.hp.arch)}_it{it}.pt"
+
+    def group_state_path(self, units: list) -> Path:
+        """Where an unfinished group's training state waits to be resumed."""
+        return self.dir / "checkpoints" / f"{units[0].name(self.hp.arch)}_x{len(units)}.state.pt"
 
     def result_path(self, unit: Unit) -> Path:
         return self.dir / "units" / f"{unit.name(self.hp.arch)}.json"
@@ -240,7 +244,7 @@ class Experiment:
         common = dict(iterations=hp.iterations, learning_rate=hp.learning_rate,
                       batch_size=hp.batch_size, eval_every=hp.eval_every,
                       eval_limit=hp.eval_limit, start=start, snapshot_at=snapshot_at,
-                      progress=progress)
+                      progress=progress, precision=hp.precision)
         if self.engine == "reference":
             (mask, _, _), = starts
             model = LotteryNet(hp.arch, hp.dataset).to(device)
@@ -253,11 +257,15 @@ class Experiment:
             for j, (mask, _, _) in enumerate(starts):
                 net.load(j, {n: m.to(device) for n, m in mask.items()},
                          {k: v.to(device) for k, v in initial[j].items()})
-            results = train_stacked(net, self.splits, data_seeds=seeds, **common)
+            state_file = self.group_state_path(units)
+            results = train_stacked(net, self.splits, data_seeds=seeds, state_file=state_file,
+                                    **common)
             trained = [net.export(j) for j in range(len(units))]
         for unit, (mask, _, _), init, result, params in zip(units, starts, initial, results,
                                                             trained):
             self.save_unit(unit, mask, init, params, result)
+        if self.engine != "reference":
+            state_file.unlink(missing_ok=True)
 
     def masked(self, parameters: dict, mask: dict) -> dict:
         """`parameters` with the weights pruned by `mask` set to zero."""

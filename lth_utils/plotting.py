@@ -59,17 +59,24 @@ def iterations_label(iterations: int) -> str:
 # --- axes ---------------------------------------------------------------------------------
 
 def _thin(values: list, most: int) -> list:
-    """At most `most` of the sorted `values`, evenly spread in log space, ends kept."""
-    if len(values) <= most:
+    """Ticks among the Pm `values` (sorted, largest first): at most `most`, no two closer
+    than 1/(most + 2) of the axis span in log space (labels must not overlap); the largest
+    and the smallest are always kept."""
+    if len(values) <= 1:
         return values
-    logs = np.log([values[0], values[-1]])
-    targets = np.exp(np.linspace(logs[0], logs[1], most))
-    picked = []
-    for t in targets:
-        best = min(values, key=lambda v: abs(math.log(v / t)))
-        if best not in picked:
-            picked.append(best)
-    return sorted(picked, reverse=True)
+    span = math.log(values[0] / values[-1])
+    gap = span / (most + 2)
+    picked = [values[0]]
+    for v in values[1:]:
+        if math.log(picked[-1] / v) >= gap:
+            picked.append(v)
+    if picked[-1] != values[-1]:  # keep the smallest; drop its too-close neighbour
+        if len(picked) > 1 and math.log(picked[-1] / values[-1]) < gap:
+            picked.pop()
+        picked.append(values[-1])
+    while len(picked) > most:  # evenly thin the inner ticks
+        picked.pop(len(picked) // 2)
+    return picked
 
 
 def pm_axis(ax, pms, most_ticks: int = 8) -> None:
@@ -173,6 +180,46 @@ def arch_figure(results_list, values, strategies=("winning_ticket", "random_rein
     return fig
 
 
+def grid_figure(results_list, values, strategies=("winning_ticket", "random_reinit"),
+                title: str | None = None, panel_width: float = 3.3, height: float = 2.9):
+    """One column per experiment, one row per summary value: each network on its own axes
+    (their iterations and Pm ranges differ); winning tickets solid, controls dashed."""
+    results_list = list(results_list)
+    with paper_style():
+        fig, axes = plt.subplots(len(values), len(results_list), squeeze=False,
+                                 figsize=(panel_width * len(results_list), height * len(values)))
+        for col, r in enumerate(results_list):
+            labels = value_labels(r.hp.iterations)
+            for row, value in enumerate(values):
+                ax = axes[row][col]
+                for s in strategies:
+                    rows = r.summary[r.summary["strategy"] == s]
+                    if rows.empty:
+                        continue
+                    agg = aggregate(rows, value)
+                    _errorbar(ax, agg["pm"], agg, label=STRATEGY_LABELS[s],
+                              zorder=ZORDER.get(s, 3), **STRATEGY_STYLE[s])
+                pm_axis(ax, r.summary["pm"], most_ticks=5)
+                if row == 0:
+                    ax.set_title(f"{ARCH_NAMES[r.hp.arch]} ({iterations_label(r.hp.iterations)} "
+                                 f"it.)")
+                if row < len(values) - 1:
+                    ax.set_xlabel("")
+                if col == 0:
+                    ax.set_ylabel(labels[value].replace(f" {iterations_label(r.hp.iterations)}",
+                                                        " End"))
+                if "accuracy" in value:
+                    _accuracy_axis(ax)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        handles, labels_ = axes[0][0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels_, loc="upper center", ncol=len(labels_),
+                       bbox_to_anchor=(0.5, 0.0))
+    return fig
+
+
 def _short(strategy: str) -> str:
     return {"random_reinit": "reinit", "random_sparse": "random sparse",
             "oneshot": "one-shot", "rewind": "late reset"}.get(strategy, strategy)
@@ -265,17 +312,22 @@ def curves_figure(results: Results, panels, title: str | None = None,
 
 def save_figure(fig, name: str, figures_dir="figures", caption: str = "", show: bool = True):
     """Write `fig` as `<figures_dir>/<name>.png` and `.svg`, show it in the notebook (tagged
-    with its name and caption for the report) and close it. Returns the two paths."""
-    folder = Path(figures_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    png, svg = folder / f"{name}.png", folder / f"{name}.svg"
+    with its name and caption for the report) and close it. Returns nothing, so that a cell
+    ending with it shows no Out[] line; the files are `figure_paths(name, figures_dir)`."""
+    png, svg = figure_paths(name, figures_dir)
+    png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, bbox_inches="tight", facecolor="white")
     fig.savefig(svg, bbox_inches="tight", facecolor="white", metadata={"Date": None})
     width_px = int(round(fig.get_size_inches()[0] * 96))
     plt.close(fig)
     if show:
         _show(png, name, caption, width_px)
-    return png, svg
+
+
+def figure_paths(name: str, figures_dir="figures") -> tuple:
+    """(PNG path, SVG path) of the figure `name`."""
+    folder = Path(figures_dir)
+    return folder / f"{name}.png", folder / f"{name}.svg"
 
 
 def _show(png: Path, name: str, caption: str, width_px: int) -> None:

@@ -14,6 +14,12 @@ import torch.nn.functional as F
 from .data import Splits
 
 EVAL_CHUNK = 1000
+PRECISIONS = ("float32", "bfloat16")
+
+
+def autocast(precision: str, device: torch.device):
+    """Forward passes in bf16 (weights, gradients and Adam stay float32) or plain float32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
 
 
 def batch_indices(n: int, batch_size: int, seed: int, start: int, stop: int, device="cpu"):
@@ -35,13 +41,14 @@ def batch_indices(n: int, batch_size: int, seed: int, start: int, stop: int, dev
 
 
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, y: torch.Tensor) -> tuple:
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, precision: str = "float32") -> tuple:
     """Mean cross-entropy loss and accuracy of `model` on (x, y)."""
     was_training = model.training
     model.eval()
     loss, correct = 0.0, 0
     for i in range(0, len(x), EVAL_CHUNK):
-        logits = model(x[i: i + EVAL_CHUNK])
+        with autocast(precision, x.device):
+            logits = model(x[i: i + EVAL_CHUNK]).float()
         target = y[i: i + EVAL_CHUNK]
         loss += F.cross_entropy(logits, target, reduction="none").sum(dtype=torch.float64).item()
         correct += (logits.argmax(1) == target).sum().item()
@@ -61,7 +68,8 @@ def eval_iterations(start: int, stop: int, every: int) -> set:
 
 def train(model, splits: Splits, iterations: int, learning_rate: float, batch_size: int,
           data_seed: int, eval_every: int, eval_limit: int = 0, start: int = 0,
-          snapshot_at: int | None = None, progress=None) -> TrainResult:
+          snapshot_at: int | None = None, progress=None,
+          train_accuracy: bool = True, precision: str = "float32") -> TrainResult:
     """Train `model` (masks already applied) from iteration `start` to `iterations`."""
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     limit = slice(0, eval_limit or None)
@@ -73,7 +81,7 @@ def train(model, splits: Splits, iterations: int, learning_rate: float, batch_si
     def record(iteration):
         if iteration in checkpoints:
             for split, (x, y) in held_out.items():
-                result.evals.append((iteration, split, *evaluate(model, x, y)))
+                result.evals.append((iteration, split, *evaluate(model, x, y, precision)))
         if iteration == snapshot_at:
             result.snapshot = model.parameters_state()
 
@@ -82,13 +90,17 @@ def train(model, splits: Splits, iterations: int, learning_rate: float, batch_si
     for i, idx in batch_indices(len(splits.train_x), batch_size, data_seed, start, iterations,
                                 device):
         record(i)
-        loss = F.cross_entropy(model(splits.train_x[idx]), splits.train_y[idx])
+        with autocast(precision, device):
+            logits = model(splits.train_x[idx]).float()
+        loss = F.cross_entropy(logits, splits.train_y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if progress is not None:
             progress.update(1)
     record(iterations)
-    result.evals.append((iterations, "train",
-                         *evaluate(model, splits.train_x[limit], splits.train_y[limit])))
+    if train_accuracy:
+        result.evals.append((iterations, "train",
+                             *evaluate(model, splits.train_x[limit], splits.train_y[limit],
+                                       precision)))
     return result

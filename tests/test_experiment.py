@@ -400,3 +400,34 @@ def test_atomic_path_keeps_the_old_file_on_failure_and_replaces_on_success(tmp_p
     write_text(target, "new")
     assert target.read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_group_interrupted_mid_training_resumes_exactly(reference, tmp_path, data_dir,
+                                                       monkeypatch):
+    """Ctrl-C inside a round's batched training: its state is saved at the next iteration
+    boundary, and the resumed run ends with the CSVs of an uninterrupted one."""
+    import signal
+
+    import lth_utils.engine as engine
+    original = engine._step
+    steps = []
+
+    def interrupt_in_round_1(net, optimizer, splits, batches, record, precision, device):
+        steps.append(net.k)
+        if net.k == 5 and steps.count(5) == 36:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C during iteration 35
+        return original(net, optimizer, splits, batches, record, precision, device)
+
+    monkeypatch.setattr(engine, "_step", interrupt_in_round_1)
+    with pytest.raises(KeyboardInterrupt):
+        run(HP, tmp_path, data_dir)
+    exp = Experiment(HP, tmp_path)
+    state = exp.group_state_path(exp.groups()[1])
+    assert state.exists() and torch.load(state, weights_only=True)["iteration"] == 36
+    monkeypatch.setattr(engine, "_step", original)
+    resumed = []
+    monkeypatch.setattr(engine, "_step", lambda *a: resumed.append(a[0].k) or original(*a))
+    run(HP, tmp_path, data_dir)
+    assert resumed.count(5) == 2 * HP.iterations - 36  # round 1 from iteration 36, round 2
+    assert not state.exists()
+    assert read_bytes(tmp_path / "lenet_mnist_smoke") == read_bytes(reference)

@@ -1,0 +1,91 @@
+"""lth_utils.analysis and lth_utils.plotting on small made-up results tables (no training)."""
+import math
+
+import pytest
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("matplotlib")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+from lth_utils import analysis, plotting  # noqa: E402
+from lth_utils.config import resolve  # noqa: E402
+
+# LeNet's Pm after rounds 0-18 (20% of the hidden layers, 10% of the output layer per round).
+LENET_PMS = {0: 100.0, 1: 80.04, 2: 64.06, 3: 51.29, 7: 21.08, 12: 6.96, 15: 3.59, 18: 1.87}
+
+
+def summary_rows():
+    """Two trials, rounds 0-2, winning ticket and random reinit (reinit has no round 0)."""
+    rows = []
+    for trial in range(2):
+        for strategy in ("winning_ticket", "random_reinit"):
+            for rnd, pm in [(0, 100.0), (1, 80.0), (2, 64.1)]:
+                if strategy != "winning_ticket" and rnd == 0:
+                    continue
+                rows.append({"arch": "lenet", "dataset": "mnist", "strategy": strategy,
+                             "trial": trial, "round": rnd, "pm": pm,
+                             "early_stop_iteration": 100 * (rnd + 1) + 50 * trial,
+                             "early_stop_val_loss": 0.1, "early_stop_test_accuracy": 0.9 + trial / 100,
+                             "final_test_accuracy": 0.9, "final_train_accuracy": 0.95})
+    return pd.DataFrame(rows)
+
+
+def test_match_pm_levels_finds_the_papers_levels_and_names_the_missing():
+    found, missing = analysis.match_pm_levels(LENET_PMS)
+    assert found == {100.0: 0, 51.3: 3, 21.1: 7, 7.0: 12, 3.6: 15, 1.9: 18}
+    assert missing == []
+    found, missing = analysis.match_pm_levels({0: 100.0, 1: 80.0, 2: 64.1})
+    assert found == {100.0: 0}
+    assert missing == [51.3, 21.1, 7.0, 3.6, 1.9]
+    # nearest, never interpolated: 45% is not 51.3%
+    assert analysis.match_pm_levels({0: 100.0, 4: 45.0}, [51.3])[1] == [51.3]
+    note = analysis.missing_note([7.0, 3.6], {0: 100.0, 3: 51.3})
+    assert "Pm = 7.0, 3.6%" in note and "100.0, 51.3%" in note
+
+
+def test_dense_rows_are_every_strategys_first_point_and_aggregates_span_trials():
+    df = analysis.with_dense(summary_rows(), ["winning_ticket", "random_reinit"])
+    reinit = df[df["strategy"] == "random_reinit"]
+    assert sorted(reinit["round"].unique()) == [0, 1, 2]
+    agg = analysis.aggregate(reinit, "early_stop_iteration")
+    assert list(agg["pm"]) == [100.0, 80.0, 64.1]  # largest Pm first, as the axis reads
+    first = agg.iloc[0]
+    assert (first["mean"], first["min"], first["max"], first["n"]) == (125, 100, 150, 2)
+
+
+def test_key_numbers_and_verdict_come_from_the_numbers(tmp_path):
+    hp = resolve("lenet", None, "smoke")
+    summary = analysis.with_dense(summary_rows(), ["winning_ticket", "random_reinit"])
+    results = analysis.Results(hp, tmp_path, summary, pd.DataFrame())
+    table = analysis.key_numbers(results)
+    assert list(table["Pm (%)"]) == [100.0, 80.0, 64.1]
+    assert list(table["ticket: early-stop it."]) == [125, 225, 325]
+    assert table["speed-up vs. dense"].iloc[-1] == pytest.approx(125 / 325, abs=0.01)
+    verdict = analysis.ticket_verdict(results)
+    assert "Pm = 64.1%" in verdict and "325 vs 325" in verdict and "not sooner" in verdict
+
+
+def test_pm_axis_is_log_reversed_with_readable_ticks():
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    plotting.pm_axis(ax, [100.0, 80.0, 82.5, 64.1, 51.3, 41.0, 32.8, 26.2, 21.1])
+    left, right = ax.get_xlim()
+    assert ax.get_xscale() == "log" and left > 100 > 21.1 > right
+    ticks = list(ax.get_xticks())
+    assert ticks[0] == 100.0 and ticks[-1] == 21.1 and len(ticks) <= 8
+    assert all(math.log(a / b) > 0.1 for a, b in zip(ticks, ticks[1:]))  # labels apart
+    plt.close(fig)
+
+
+def test_save_figure_writes_png_and_svg(tmp_path):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [3, 4])
+    assert plotting.save_figure(fig, "example", tmp_path / "figs", caption="x") is None
+    png, svg = plotting.figure_paths("example", tmp_path / "figs")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert svg.read_text().lstrip().startswith("<?xml")
+    assert plotting.iterations_label(50_000) == "50K" and plotting.iterations_label(300) == "300"

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .config import STRATEGIES, Hparams, resolve
+from .config import Hparams, resolve
 from .errors import LTHError
 from .paper import FIGURE_2
 

@@ -128,12 +128,12 @@ def tuned_loop(arch, dataset, splits, iterations, learning_rate, device):
           train_accuracy=False)
 
 
-def engine_loop(arch, dataset, splits, iterations, learning_rate, device, k):
+def engine_loop(arch, dataset, splits, iterations, learning_rate, device, k, precision):
     net = StackedNet(arch, dataset, k, device)
     for j, (mask, params) in enumerate(networks(arch, dataset, k, device)):
         net.load(j, mask, params)
     train_stacked(net, splits, iterations, learning_rate, BATCH, list(range(k)), EVAL_EVERY,
-                  train_accuracy=False)
+                  train_accuracy=False, precision=precision)
 
 
 def main(argv=None):
@@ -144,6 +144,8 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                   help="the engine's precision (the loops it is compared with stay float32)")
     p.add_argument("--data-dir")
     p.add_argument("--skip-typical", action="store_true", help="leave out the typical loop")
     args = p.parse_args(argv)
@@ -158,13 +160,14 @@ def main(argv=None):
         "typical": (1, lambda: typical_loop(args.arch, spec.dataset, splits, n, lr, device))}
     contenders["tuned"] = (1, lambda: tuned_loop(args.arch, spec.dataset, splits, n, lr, device))
     for k in args.models:
-        contenders[f"engine K={k}"] = (k, lambda k=k: engine_loop(args.arch, spec.dataset, splits,
-                                                                  n, lr, device, k))
+        contenders[f"engine K={k}"] = (k, lambda k=k: engine_loop(
+            args.arch, spec.dataset, splits, n, lr, device, k, args.precision))
     seconds = {name: [] for name in contenders}
     peaks = []
     print(f"{args.arch}: {n} iterations per network, batch {BATCH}, evaluation of "
           f"{len(splits.val_x) + len(splits.test_x)} examples every {EVAL_EVERY}; "
-          f"{args.device}, {args.threads} thread(s); {args.repeats} interleaved repeats",
+          f"{args.device}, {args.threads} thread(s), engine in {args.precision}; "
+          f"{args.repeats} interleaved repeats",
           flush=True)
     for repeat in range(args.repeats):
         peaks.append(matmul_flops(device))

@@ -14,7 +14,7 @@ from lth_utils.experiment import METRICS_COLUMNS, SUMMARY_COLUMNS
 from lth_utils.models import LotteryNet
 from lth_utils.training import train
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_single_thread")]
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -295,17 +295,15 @@ class Build:
 def science(folder: Path) -> dict | None:
     """The parameters in a results folder's params.yaml that change its numbers (not the
     provenance, trials or strategies, which a resumed run may rewrite)."""
+    from lth_utils.errors import LTHError
+    from lth_utils.experiment import read_params
     path = folder / "params.yaml"
     if not path.is_file():
         return None
-    import yaml
     try:
-        hp = dict((yaml.safe_load(path.read_text()) or {}).get("hparams") or {})
-    except (yaml.YAMLError, AttributeError):
+        return read_params(path).science()
+    except LTHError:
         return {"unreadable": file_hash(path)}
-    for key in ("preset", "trials", "strategies", "datasets"):
-        hp.pop(key, None)
-    return hp
 
 
 # --- executing one notebook (in a child process) -----------------------------------------------

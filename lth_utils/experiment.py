@@ -297,13 +297,7 @@ class Experiment:
         """Record the resolved parameters; refuse a folder that holds different science."""
         path = self.dir / "params.yaml"
         if path.exists():
-            try:
-                old = yaml.safe_load(path.read_text())["hparams"]
-                old = Hparams(**{**old, "strategies": tuple(old["strategies"]),
-                                 "datasets": tuple(old["datasets"])}).science()
-            except Exception:
-                raise LTHError(f"{path} is not a parameters file of this project; "
-                               f"choose another --out") from None
+            old = read_params(path).science()
             changed = [f"{k}: {old[k]} -> {v}" for k, v in self.hp.science().items()
                        if old.get(k) != v]
             if changed:
@@ -354,6 +348,15 @@ class Experiment:
             if (self.dir / "units").exists():
                 self.write_csvs()
         return self.dir
+
+
+def read_params(path) -> Hparams:
+    """The parameters recorded in a results folder's params.yaml."""
+    try:
+        return Hparams(**yaml.safe_load(Path(path).read_text())["hparams"])
+    except Exception:
+        raise LTHError(f"{path} is not a parameters file of this project; "
+                       f"choose another --out") from None
 
 
 def summarize(evals: list) -> list:

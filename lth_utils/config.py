@@ -49,10 +49,7 @@ class Hparams:
     @classmethod
     def paper(cls, arch: str, dataset: str | None = None) -> "Hparams":
         """The paper's protocol for `arch` (Figure 2), on its paper dataset unless given."""
-        spec = paper.FIGURE_2.get(arch)
-        if spec is None:
-            raise LTHError(f"unknown architecture {arch!r}; "
-                           f"choose one of {', '.join(paper.FIGURE_2)}")
+        spec = paper.architecture(arch)
         return cls(arch=arch, dataset=dataset or spec.dataset, iterations=spec.iterations,
                    learning_rate=spec.learning_rate, batch_size=spec.batch_size,
                    rounds=spec.rounds, prune_rate_conv=spec.prune_rate_conv,
@@ -74,12 +71,8 @@ class Hparams:
                                f", not {value!r}")
             elif f.type is tuple and not isinstance(value, tuple):
                 raise LTHError(f"{f.name} must be a list, not {value!r}")
-        if self.arch not in paper.FIGURE_2:
-            raise LTHError(f"unknown architecture {self.arch!r}; "
-                           f"choose one of {', '.join(paper.FIGURE_2)}")
-        if self.dataset not in paper.DATASETS:
-            raise LTHError(f"unknown dataset {self.dataset!r}; "
-                           f"choose one of {', '.join(paper.DATASETS)}")
+        paper.architecture(self.arch)
+        paper.dataset_shape(self.dataset)
         self._validate()
 
     def _validate(self):

@@ -17,7 +17,6 @@ import gzip
 import hashlib
 import os
 import pickle
-import shutil
 import tarfile
 import tempfile
 import urllib.request
@@ -29,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import LTHError
+from .paper import dataset_shape
 
 SPLIT_SEED = 0
 NORMALIZATIONS = ("standardize", "scale")
@@ -175,9 +175,8 @@ def _check(dataset: str, split: str, x: np.ndarray, y: np.ndarray, size: int) ->
 @functools.lru_cache(maxsize=4)
 def load_arrays(dataset: str, root: Path):
     """((train_x, train_y), (test_x, test_y)) as uint8 images [N, C, H, W] and int labels."""
+    dataset_shape(dataset)
     readers = {"mnist": _mnist_arrays, "cifar10": _cifar10_arrays}
-    if dataset not in readers:
-        raise LTHError(f"unknown dataset {dataset!r}; choose one of {', '.join(readers)}")
     (train_x, train_y), (test_x, test_y) = readers[dataset](Path(root))
     n_train, n_test = EXPECTED[dataset]
     _check(dataset, "training", train_x, train_y, n_train)

@@ -9,15 +9,12 @@ import math
 import torch
 from torch import nn
 
-from .errors import LTHError
-from .paper import DATASETS, FIGURE_2
+from .paper import architecture, dataset_shape
 
 
 def build_layers(arch: str, input_shape: tuple, num_classes: int) -> nn.Sequential:
     """The layer stack of `arch` (a key of FIGURE_2) for images of `input_shape` (C, H, W)."""
-    if arch not in FIGURE_2:
-        raise LTHError(f"unknown architecture {arch!r}; choose one of {', '.join(FIGURE_2)}")
-    spec = FIGURE_2[arch]
+    spec = architecture(arch)
     channels, height, width = input_shape
     layers = []
     for v in spec.convs:
@@ -50,9 +47,7 @@ class LotteryNet(nn.Module):
 
     def __init__(self, arch: str, dataset: str):
         super().__init__()
-        if dataset not in DATASETS:
-            raise LTHError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-        *shape, classes = DATASETS[dataset]
+        *shape, classes = dataset_shape(dataset)
         self.arch, self.dataset = arch, dataset
         self.layers = build_layers(arch, tuple(shape), classes)
         self.prunable_names = [n for n, m in self.layers.named_modules()

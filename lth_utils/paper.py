@@ -6,6 +6,8 @@ prunable weights (conv and linear weights; biases are not pruned). The paper lis
 """
 from dataclasses import dataclass
 
+from .errors import LTHError
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -45,3 +47,17 @@ DATASETS = {
     "mnist": (1, 28, 28, 10),
     "cifar10": (3, 32, 32, 10),
 }
+
+
+def architecture(name: str) -> Architecture:
+    """The Figure 2 row of `name`, or a one-line error naming the choices."""
+    if name not in FIGURE_2:
+        raise LTHError(f"unknown architecture {name!r}; choose one of {', '.join(FIGURE_2)}")
+    return FIGURE_2[name]
+
+
+def dataset_shape(name: str) -> tuple:
+    """(channels, height, width, classes) of dataset `name`, or a one-line error."""
+    if name not in DATASETS:
+        raise LTHError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return DATASETS[name]

@@ -1,7 +1,7 @@
 """Benchmark: the stacked engine against one-network-at-a-time training loops.
 
     python -m lth_utils.bench [--arch lenet] [--models 1 5 10 20] [--iterations 500]
-                              [--device cpu] [--threads 1] [--repeats 3]
+                              [--device cpu] [--threads 1 ...] [--repeats 3]
 
 Every contender does the same work per network: `iterations` Adam steps on batches of 60 and
 the paper's evaluation of all validation and test examples every 100 iterations (and at the
@@ -13,8 +13,9 @@ them alike, and each figure is the median over repeats:
            gradients masked by hooks, evaluation in large chunks;
   engine   K networks as one batched computation (engine.train_stacked).
 It prints model-iterations per second, the engine's ratios to the two loops, and achieved
-FLOP/s against the dense matmul FLOP/s measured in the same run. The last line is
-machine-readable.
+FLOP/s against the dense matmul FLOP/s measured in the same run. With several `--threads`,
+the engine runs once per thread count (interleaved too) while the loops and the peak use the
+first. The last line is machine-readable.
 """
 import argparse
 import statistics
@@ -143,13 +144,13 @@ def main(argv=None):
     p.add_argument("--iterations", type=int, default=500)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, nargs="+", default=[1])
     p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
                    help="the engine's precision (the loops it is compared with stay float32)")
     p.add_argument("--data-dir")
     p.add_argument("--skip-typical", action="store_true", help="leave out the typical loop")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    threads = args.threads[0]
     device = torch.device(args.device)
     spec = FIGURE_2[args.arch]
     splits = load_splits(spec.dataset, args.data_dir, device=device)
@@ -157,21 +158,28 @@ def main(argv=None):
     n = args.iterations
 
     contenders = {} if args.skip_typical else {
-        "typical": (1, lambda: typical_loop(args.arch, spec.dataset, splits, n, lr, device))}
-    contenders["tuned"] = (1, lambda: tuned_loop(args.arch, spec.dataset, splits, n, lr, device))
-    for k in args.models:
-        contenders[f"engine K={k}"] = (k, lambda k=k: engine_loop(
-            args.arch, spec.dataset, splits, n, lr, device, k, args.precision))
+        "typical": (1, threads, lambda: typical_loop(args.arch, spec.dataset, splits, n, lr,
+                                                     device))}
+    contenders["tuned"] = (1, threads, lambda: tuned_loop(args.arch, spec.dataset, splits, n, lr,
+                                                          device))
+    for t in args.threads:
+        for k in args.models:
+            name = f"engine K={k}" + (f" t{t}" if t != threads else "")
+            contenders[name] = (k, t, lambda k=k: engine_loop(
+                args.arch, spec.dataset, splits, n, lr, device, k, args.precision))
     seconds = {name: [] for name in contenders}
     peaks = []
     print(f"{args.arch}: {n} iterations per network, batch {BATCH}, evaluation of "
           f"{len(splits.val_x) + len(splits.test_x)} examples every {EVAL_EVERY}; "
-          f"{args.device}, {args.threads} thread(s), engine in {args.precision}; "
+          f"{args.device}, {'/'.join(map(str, args.threads))} thread(s), engine in "
+          f"{args.precision}; "
           f"{args.repeats} interleaved repeats",
           flush=True)
     for repeat in range(args.repeats):
+        torch.set_num_threads(threads)
         peaks.append(matmul_flops(device))
-        for name, (_, run) in contenders.items():
+        for name, (_, t, run) in contenders.items():
+            torch.set_num_threads(t)
             start = time.perf_counter()
             run()
             if device.type == "cuda":
@@ -185,13 +193,13 @@ def main(argv=None):
                                                                     len(splits.test_x))
     peak = statistics.median(peaks)
     rate = {name: k * n / statistics.median(seconds[name])
-            for name, (k, _) in contenders.items()}
+            for name, (k, _, _) in contenders.items()}
     print(f"\ndense matmul peak: {peak / 1e9:.1f} GFLOP/s; "
           f"{6 * macs * BATCH / 1e6:.1f} MFLOP per training iteration, "
           f"{flops_per_network / n / 1e6:.1f} MFLOP per iteration with evaluation")
     print(f"{'contender':<14}{'model-it/s':>12}{'GFLOP/s':>10}{'of peak':>9}"
           f"{'x typical':>11}{'x tuned':>9}")
-    for name, (k, _) in contenders.items():
+    for name in contenders:
         achieved = rate[name] * flops_per_network / n
         vs_typical = f"{rate[name] / rate['typical']:.2f}" if "typical" in rate else "-"
         print(f"{name:<14}{rate[name]:>12.1f}{achieved / 1e9:>10.1f}{achieved / peak:>9.1%}"

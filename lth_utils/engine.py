@@ -195,7 +195,7 @@ def train_stacked(net: StackedNet, splits: Splits, iterations: int, learning_rat
                 result.snapshot = net.export(j)
 
     def save(iteration):
-        state = {"iteration": iteration, "weights": net.parameters(),
+        state = {"iteration": iteration, "seconds": elapsed(), "weights": net.parameters(),
                  "optimizer": optimizer.state_dict(),
                  "evals": [r.evals for r in results], "snapshots": [r.snapshot for r in results]}
         state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +203,8 @@ def train_stacked(net: StackedNet, splits: Splits, iterations: int, learning_rat
         torch.save(state, tmp)
         tmp.replace(state_file)
 
-    first = start
+    first, earlier, started = start, 0.0, time.monotonic()
+    elapsed = lambda: earlier + time.monotonic() - started  # noqa: E731
     if state_file is not None and state_file.exists():
         saved = torch.load(state_file, map_location=splits.train_x.device, weights_only=True)
         with torch.no_grad():
@@ -212,7 +213,7 @@ def train_stacked(net: StackedNet, splits: Splits, iterations: int, learning_rat
         optimizer.load_state_dict(saved["optimizer"])
         for result, evals, snapshot in zip(results, saved["evals"], saved["snapshots"]):
             result.evals, result.snapshot = [tuple(e) for e in evals], snapshot
-        first = saved["iteration"]
+        first, earlier = saved["iteration"], saved.get("seconds", 0.0)
         if progress is not None:
             progress.update(first - start)
 
@@ -238,6 +239,8 @@ def train_stacked(net: StackedNet, splits: Splits, iterations: int, learning_rat
         for result, measured in zip(results, evaluate_stacked(net, train_x, train_y,
                                                               precision)):
             result.evals.append((iterations, "train", *measured))
+    for result in results:
+        result.seconds = elapsed()
     return results
 
 

@@ -24,6 +24,8 @@ import io
 import itertools
 import json
 import os
+import platform
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -264,8 +266,19 @@ class Experiment:
         for unit, (mask, _, _), init, result, params in zip(units, starts, initial, results,
                                                             trained):
             self.save_unit(unit, mask, init, params, result)
+        self.log({"event": "group", "round": units[0].round,
+                  "units": [u.name(hp.arch) for u in units],
+                  "seconds": round(results[0].seconds, 1)})
         if self.engine != "reference":
             state_file.unlink(missing_ok=True)
+
+    def log(self, record: dict) -> None:
+        """Append to provenance.jsonl: each invocation (commit, machine, device) and each
+        trained group's wall time, so a run resumed over several sessions keeps its history."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with open(self.dir / "provenance.jsonl", "a") as f:
+            f.write(json.dumps({"time": stamp, **record}) + "\n")
 
     def masked(self, parameters: dict, mask: dict) -> dict:
         """`parameters` with the weights pruned by `mask` set to zero."""
@@ -331,6 +344,8 @@ class Experiment:
         if todo:
             self.splits  # missing data fails here, before anything is written
         self.write_params(provenance or {})
+        if todo:
+            self.log({"event": "start", **(provenance or {})})
         total = sum(len(g) for g in groups)
         bar = tqdm(total=total, initial=total - sum(len(g) for g in todo), disable=not progress,
                    desc=f"{self.hp.arch} {self.hp.dataset} {self.hp.preset}", unit="run")
@@ -370,13 +385,45 @@ def summarize(evals: list) -> list:
     return [stop, val[stop], test[stop], test[final], train_acc]
 
 
+def git_commit() -> str:
+    """The project's commit, with `+dirty` if tracked files differ from it; `unknown` outside
+    a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty.strip() else "")
+
+
+def machine() -> str:
+    """The CPU model and core count (what timings depend on)."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def provenance(device, engine: str) -> dict:
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return {"commit": git_commit(), "machine": machine(), "device": name,
+            "threads": torch.get_num_threads(), "torch": str(torch.__version__),
+            "engine": engine}
+
+
 def run_experiment(hp: Hparams, out="results", data_dir=None, device="cpu",
                    progress: bool = True, engine: str = "stacked", max_models: int = 0) -> Path:
     """Run (or resume) the experiment `hp`; return its results folder."""
     started = time.time()
-    provenance = {"device": str(device), "threads": torch.get_num_threads(),
-                  "torch": str(torch.__version__), "engine": engine}
-    folder = Experiment(hp, out, data_dir, device, engine, max_models).run(progress, provenance)
+    folder = Experiment(hp, out, data_dir, device, engine, max_models).run(
+        progress, provenance(device, engine))
     if progress:
         tqdm.write(f"results in {folder} ({time.time() - started:.0f} s)")
     return folder

@@ -6,6 +6,7 @@ last iteration); training accuracy is measured once, at the end. `eval_limit` (a
 deviation for quick runs) evaluates only the first N examples of each split. Runs always train to full
 length: early stopping is an analysis of the recorded validation loss, as in the paper.
 """
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -60,6 +61,7 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, precision: str = "float32"
 class TrainResult:
     evals: list = field(default_factory=list)  # (iteration, split, loss, accuracy)
     snapshot: dict | None = None               # parameters at `snapshot_at`, if asked
+    seconds: float = 0.0                       # wall time of the training (of its group)
 
 
 def eval_iterations(start: int, stop: int, every: int) -> set:
@@ -77,6 +79,7 @@ def train(model, splits: Splits, iterations: int, learning_rate: float, batch_si
                 "test": (splits.test_x[limit], splits.test_y[limit])}
     checkpoints = eval_iterations(start, iterations, eval_every)
     result = TrainResult()
+    started = time.monotonic()
 
     def record(iteration):
         if iteration in checkpoints:
@@ -103,4 +106,5 @@ def train(model, splits: Splits, iterations: int, learning_rate: float, batch_si
         result.evals.append((iterations, "train",
                              *evaluate(model, splits.train_x[limit], splits.train_y[limit],
                                        precision)))
+    result.seconds = time.monotonic() - started
     return result

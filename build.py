@@ -2,6 +2,7 @@
 """Build the report: run the notebooks with papermill, render them, write build/report/.
 
     python build.py all [--preset quick|smoke|paper] [--jobs N]   every notebook, then the report
+    python build.py all --preset paper --no-train                 the report of committed results
     python build.py NAME [NAME ...] [options]                      some notebooks, then the report
     python build.py --list                                         the notebooks and their state
     python build.py clean                                          delete the build folder
@@ -203,6 +204,8 @@ class Build:
             params["trials"] = self.args.trials
         if self.args.threads is not None:
             params["threads"] = self.args.threads
+        if self.args.no_train:
+            params["train"] = False
         if "build_dir" in defaults:
             params["build_dir"] = str(self.build_dir)
         params.update(self.overrides)
@@ -256,7 +259,7 @@ class Build:
             h.update(f"|{arch}|{folder}".encode())
             if folder is None:
                 continue
-            for csv_name in ("summary.csv", "metrics.csv"):
+            for csv_name in ("summary.csv", "metrics.csv", "metrics.csv.gz"):
                 h.update(str(file_hash(folder / csv_name)).encode())
             h.update(json.dumps(science(folder), sort_keys=True, default=str).encode())
         for other in NOTEBOOKS[name]["after"] if name == "overview" else []:
@@ -828,6 +831,9 @@ def parser() -> argparse.ArgumentParser:
                    help="executed notebooks and the report (default: build/)")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                    help="set a notebook parameter (YAML value), e.g. -p trials=3")
+    p.add_argument("--no-train", action="store_true",
+                   help="never train: read the results on disk (committed ones) as far as "
+                        "they go")
     p.add_argument("--force", action="store_true", help="execute even up-to-date notebooks")
     return p
 

@@ -120,7 +120,10 @@ def read_params(folder) -> dict:
 
 
 def read_csv(folder, name: str) -> pd.DataFrame:
+    """A CSV of a results folder, or its gzip-compressed copy (`name.gz`, as committed)."""
     path = Path(folder) / name
+    if not path.exists() and path.with_name(name + ".gz").exists():
+        path = path.with_name(name + ".gz")
     if not path.exists():
         raise LTHError(f"no {name} in {folder}; run the experiment first")
     return pd.read_csv(path)
@@ -183,14 +186,51 @@ def load_results(folder, hp: Hparams | None = None) -> Results:
                    with_dense(keep(metrics), strategies), params)
 
 
+def complete(folder, hp: Hparams) -> bool:
+    """Whether `folder` holds every run of `hp` (its trials, strategies and rounds) with the
+    same science: then nothing needs training, even without checkpoints (committed results)."""
+    from .experiment import plan, read_params as read_hparams
+    folder = Path(folder)
+    if not (folder / "params.yaml").exists() or not (folder / "summary.csv").exists():
+        return False
+    try:
+        if read_hparams(folder / "params.yaml").science() != hp.science():
+            return False
+    except LTHError:
+        return False
+    summary = pd.read_csv(folder / "summary.csv")
+    have = set(zip(summary["strategy"], summary["trial"], summary["round"]))
+    return all((u.strategy, u.trial, u.round) in have for u in plan(hp))
+
+
 def experiment(arch: str, preset: str, trials: int | None = None, strategies=None,
                results_dir="results", data_dir=None, device="cpu", threads: int | None = None,
-               progress: bool = True, dataset: str | None = None) -> Results:
+               progress: bool = True, dataset: str | None = None, train: bool = True) -> Results:
     """What a notebook needs in one call: resolve the parameters, run whatever is missing
-    (`run_experiment` resumes), and read the results."""
+    (`run_experiment` resumes), and read the results. Complete results are read as they are;
+    with `train=False` nothing is ever run and partial results are read as far as they go."""
     hp = hparams(arch, preset, trials, strategies, dataset)
-    folder = ensure_results(hp, results_dir, data_dir, device, threads, progress)
+    folder = Path(results_dir) / f"{hp.arch}_{hp.dataset}_{hp.preset}"
+    if train and not complete(folder, hp):
+        folder = ensure_results(hp, results_dir, data_dir, device, threads, progress)
+    elif not (folder / "summary.csv").exists():
+        raise LTHError(f"no results for {hp.arch} (preset {hp.preset}) in {folder}; "
+                       f"allow training to run them")
     return load_results(folder, hp)
+
+
+def experiments(architectures, preset: str, train: bool = True, **options) -> dict:
+    """{arch: Results} of `experiment` for each architecture; with `train=False`, those
+    without results are left out (and named on stdout)."""
+    runs = {}
+    for arch in architectures:
+        try:
+            runs[arch] = experiment(arch, preset, train=train, **options)
+        except LTHError as e:
+            if train:
+                raise
+            print(f"left out: {e}")
+    return runs
 
 
 # --- aggregation ----------------------------------------------------------------------------

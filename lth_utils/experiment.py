@@ -341,6 +341,10 @@ class Experiment:
         """Run every unit not yet done; return the results folder."""
         groups = self.groups()
         todo = [g for g in groups if not all(self.done(u) for u in g)]
+        if todo and (self.dir / "summary.csv").exists() and not (self.dir / "units").exists():
+            raise LTHError(f"{self.dir} holds results without their training state (units/, "
+                           f"checkpoints/), as committed; they cannot be resumed: choose "
+                           f"another --out")
         if todo:
             self.splits  # missing data fails here, before anything is written
         self.write_params(provenance or {})

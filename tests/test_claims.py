@@ -1,0 +1,131 @@
+"""The claims file and the claim evaluation (lth_utils.claims), on hand-made summaries."""
+import math
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from lth_utils import claims
+from lth_utils.config import Hparams, resolve
+from lth_utils.errors import LTHError
+
+
+def summary(rows):
+    """A summary table from (strategy, trial, round, pm, early-stop iteration, accuracy)."""
+    return pd.DataFrame(rows, columns=["strategy", "trial", "round", "pm",
+                                       "early_stop_iteration", "early_stop_test_accuracy"])
+
+
+def lenet(rows):
+    return {"lenet": SimpleNamespace(summary=summary(rows), hp=Hparams.paper("lenet"))}
+
+
+def claim(**measure):
+    name = measure.pop("name")
+    return claims.Claim(id="c", network="lenet", quote="q", where="w",
+                        measure={"name": name, **measure}, paper=2.51, check="within",
+                        tolerance=0.75)
+
+
+DENSE = [("winning_ticket", 0, 0, 100.0, 1000, 0.980), ("winning_ticket", 1, 0, 100.0, 1200, 0.982)]
+ROUND7 = [("winning_ticket", 0, 7, 21.1, 400, 0.986), ("winning_ticket", 1, 7, 21.1, 600, 0.984),
+          ("random_reinit", 0, 7, 21.1, 1000, 0.980), ("random_reinit", 1, 7, 21.1, 1000, 0.981)]
+
+
+def test_the_claims_file_has_the_papers_claims():
+    loaded = claims.load_claims()
+    by_id = {c.id: c for c in loaded}
+    assert [by_id[f"lenet-pm-round{r}"].paper for r in (3, 7, 12, 15, 18)] == \
+        [51.3, 21.1, 7.0, 3.6, 1.9]
+    assert by_id["lenet-speedup-vs-reinit"].paper == 2.51
+    assert {c.network for c in loaded} == {"lenet", "conv2", "conv4", "conv6"}
+    assert all(c.quote and c.where for c in loaded)
+
+
+def test_speedup_is_a_ratio_of_means_with_the_per_trial_range():
+    got = claims.measure(claim(name="speedup", pm=21.1, versus="random_reinit"),
+                         summary(DENSE + ROUND7))
+    assert got.value == pytest.approx(1000 / 500)
+    assert (got.low, got.high) == pytest.approx((1000 / 600, 1000 / 400))
+    assert (got.trials, got.pm) == (2, 21.1)
+
+
+def test_accuracy_gain_is_in_percentage_points_against_dense_or_a_control():
+    vs_dense = claims.measure(claim(name="accuracy_gain", pm=21.1, versus="dense"),
+                              summary(DENSE + ROUND7))
+    assert vs_dense.value == pytest.approx(0.4)
+    assert (vs_dense.low, vs_dense.high) == pytest.approx((0.2, 0.6))
+    reinit = claims.measure(claim(name="accuracy_gain", pm=21.1, strategy="random_reinit",
+                                  versus="dense"), summary(DENSE + ROUND7))
+    assert reinit.value == pytest.approx(-0.05)
+
+
+def test_verdicts_follow_the_check():
+    c = claim(name="speedup", pm=21.1, versus="random_reinit")
+    assert c.verdict(2.0) == "holds" and c.verdict(1.7) == "does not hold"
+    above = claims.Claim("a", "lenet", "q", "w", {"name": "pm", "round": 1}, 0.3, "above")
+    assert above.verdict(0.31) == "holds" and above.verdict(0.3) == "does not hold"
+    below = claims.Claim("b", "lenet", "q", "w", {"name": "pm", "round": 1}, 1.0, "below")
+    assert below.verdict(0.9) == "holds" and below.verdict(1.2) == "does not hold"
+
+
+def test_a_claim_without_results_or_without_its_pm_is_not_run():
+    table = claims.evaluate_claims(lenet(DENSE + ROUND7), claims.load_claims())
+    verdicts = dict(zip(table["id"], table["verdict"]))
+    assert verdicts["lenet-speedup-vs-reinit"] == "holds"          # 2.0 within 2.51 ± 0.75
+    assert verdicts["lenet-accuracy-vs-reinit"] == "holds"         # 0.45 within 0.5 ± 0.3
+    assert verdicts["lenet-pm-round7"] == "holds"
+    assert verdicts["lenet-accuracy-gain-13.5"] == "not run"       # no round near 13.5%
+    assert verdicts["conv2-speedup"] == "not run"                  # no conv2 results
+    row = table.set_index("id").loc["lenet-accuracy-gain-13.5"]
+    assert math.isnan(row["value"]) and "13.5" in row["note"]
+
+
+def test_a_claim_that_fails_is_reported_as_failing():
+    slow = [(s, t, r, pm, 900 if s == "winning_ticket" else 1000, acc)
+            for s, t, r, pm, _, acc in ROUND7]
+    table = claims.evaluate_claims(lenet(DENSE + slow), claims.load_claims())
+    row = table.set_index("id").loc["lenet-speedup-vs-reinit"]
+    assert row["verdict"] == "does not hold" and row["value"] == pytest.approx(1000 / 900)
+
+
+def test_staying_above_dense_needs_rounds_down_to_the_claims_pm():
+    rows = [("winning_ticket", 0, 0, 100.0, 1000, 0.60), ("winning_ticket", 0, 1, 80.0, 900, 0.62),
+            ("winning_ticket", 0, 2, 64.0, 800, 0.61)]
+    c = claims.Claim("x", "conv2", "q", "w", {"name": "min_accuracy_gain", "pm_above": 2.0},
+                     0.0, "above")
+    partial = claims.measure(c, summary(rows))
+    assert partial.value == pytest.approx(1.0) and "only Pm 64.0%" in partial.note
+    rows += [("winning_ticket", 0, 3, 1.9, 700, 0.55)]               # Pm 1.9%: not counted
+    full = claims.measure(c, summary(rows))
+    assert full.value == pytest.approx(1.0) and full.note == ""
+    assert c.verdict(full.value) == "holds"
+
+
+def test_deviations_name_what_differs_from_the_paper():
+    assert claims.deviations(Hparams.paper("lenet")) == []
+    quick = claims.deviations(resolve("conv2", None, "quick"))
+    assert "iterations 200 (paper: 20,000)" in quick
+    assert any(d.startswith("eval_limit first 1,000 examples") for d in quick)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("claims: [{id: a}]", "missing key"),
+    ("claims:\n- {id: a, network: lenet, quote: q, where: w, measure: {name: pm, round: 1},"
+     " paper: 1, check: within, tolerance: 1, extra: 1}", "unknown key 'extra'"),
+    ("claims:\n- {id: a, network: lenet, quote: q, where: w, measure: {name: speed},"
+     " paper: 1, check: within, tolerance: 1}", "measure needs a name"),
+    ("claims:\n- {id: a, network: lenet, quote: q, where: w, measure: {name: pm, round: 1},"
+     " paper: 1, check: near}", "check must be one of"),
+    ("claims:\n- {id: a, network: lenet, quote: q, where: w, measure: {name: pm, round: 1},"
+     " paper: 1, check: within}", "must be numbers"),
+    ("claims:\n- {id: a, network: vgg, quote: q, where: w, measure: {name: pm, round: 1},"
+     " paper: 1, check: above}", "unknown network"),
+    ("claims: [unclosed", "not valid YAML"),
+    ("- just a list", "expected a mapping"),
+])
+def test_a_malformed_claims_file_is_one_clear_error(tmp_path, text, message):
+    path = tmp_path / "claims.yaml"
+    path.write_text(text)
+    with pytest.raises(LTHError, match=message):
+        claims.load_claims(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .analysis import ARCH_NAMES, PM_TOLERANCE, match_pm_levels, round_pms
+from .analysis import ARCH_NAMES, PM_TOLERANCE, load_results, match_pm_levels, round_pms
 from .config import STRATEGIES, Hparams
 from .errors import LTHError
 from .paper import FIGURE_2
@@ -259,3 +259,25 @@ def verdict_counts(evaluated: pd.DataFrame) -> dict:
     counts = evaluated["verdict"].value_counts()
     return {v: int(counts.get(v, 0)) for v in VERDICTS}
 
+
+
+def load_runs(results_dir, preset: str) -> dict:
+    """{network: Results} of every network with results of `preset` in `results_dir`
+    (each on the paper's dataset, with the parameters its params.yaml records)."""
+    runs = {}
+    for arch, spec in FIGURE_2.items():
+        folder = Path(results_dir) / f"{arch}_{spec.dataset}_{preset}"
+        if (folder / "summary.csv").exists():
+            runs[arch] = load_results(folder)
+    return runs
+
+
+def markdown(evaluated: pd.DataFrame, runs: dict) -> str:
+    """The claims table and the runs' protocol notes as Markdown (for the README)."""
+    table = claims_table(evaluated)
+    cells = lambda row: "| " + " | ".join(str(v).replace("|", "/") for v in row) + " |"  # noqa: E731
+    lines = [cells(table.columns), cells(["---"] * len(table.columns))]
+    lines += [cells(row) for row in table.itertuples(index=False)]
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in verdict_counts(evaluated).items())
+    notes = [f"- {protocol_note(r)}" for r in runs.values()] or ["- no results"]
+    return "\n".join([f"Claims: {counts}.", "", *lines, "", *notes])

@@ -1,4 +1,5 @@
-"""Command line: `python -m lth_utils run [ARCH] [DATASET] ...` and `... evaluate CHECKPOINT`.
+"""Command line: `python -m lth_utils run [ARCH] [DATASET] ...`, `... evaluate CHECKPOINT` and
+`... claims [--preset NAME]` (the paper's claims checked on a results folder, as Markdown).
 
 Bad input (unknown architecture, dataset or preset, a malformed preset, missing data, an
 unreadable checkpoint) is reported as one line on stderr with exit status 2.
@@ -8,6 +9,7 @@ import sys
 
 import torch
 
+from . import claims
 from .config import STRATEGIES, available_presets, resolve
 from .errors import LTHError
 from .experiment import load_and_evaluate, run_experiment
@@ -50,6 +52,10 @@ def parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="loss and accuracy of a checkpoint")
     ev.add_argument("checkpoint")
+    cl = sub.add_parser("claims", help="check the paper's claims on results (Markdown table)")
+    cl.add_argument("--preset", default="paper", help="whose results (default: paper)")
+    cl.add_argument("--results", default="results", help="results folder (default: results)")
+    cl.add_argument("--claims", default=str(claims.CLAIMS_FILE), help="claims file")
     ev.add_argument("--split", default="test", help="train, val or test")
     ev.add_argument("--weights", default="trained", help="trained or initial")
     ev.add_argument("--data-dir")
@@ -69,6 +75,10 @@ def main(argv=None) -> int:
             run_experiment(hp, args.out, args.data_dir, _device(args.device),
                            progress=not args.no_progress, engine=args.engine,
                            max_models=args.max_models)
+        elif args.command == "claims":
+            runs = claims.load_runs(args.results, args.preset)
+            print(claims.markdown(claims.evaluate_claims(runs, claims.load_claims(args.claims)),
+                                  runs))
         else:
             loss, accuracy = load_and_evaluate(args.checkpoint, args.split, args.data_dir,
                                                _device(args.device), args.weights)

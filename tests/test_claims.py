@@ -4,10 +4,12 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+import yaml
 
 from lth_utils import claims
 from lth_utils.config import Hparams, resolve
 from lth_utils.errors import LTHError
+from lth_utils.experiment import METRICS_COLUMNS
 
 
 def summary(rows):
@@ -129,3 +131,20 @@ def test_a_malformed_claims_file_is_one_clear_error(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(LTHError, match=message):
         claims.load_claims(path)
+
+
+def test_claims_command_prints_the_table_of_a_results_folder(tmp_path, capsys):
+    """`python -m lth_utils claims` on a folder holding only a summary and params.yaml."""
+    from lth_utils import cli
+    folder = tmp_path / "lenet_mnist_paper"
+    folder.mkdir()
+    rows = summary(DENSE + ROUND7).assign(arch="lenet", dataset="mnist")
+    rows.to_csv(folder / "summary.csv", index=False)
+    (folder / "metrics.csv").write_text(",".join(METRICS_COLUMNS) + "\n")  # not read here
+    (folder / "params.yaml").write_text(yaml.safe_dump({"hparams": Hparams.paper("lenet")
+                                                        .to_dict()}))
+    assert cli.main(["claims", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| LeNet-300-100 | When Pm = 21%" in out and "2.00 (1.67 to 2.50) x" in out
+    assert "preset `paper`: the paper's protocol. Partial: rounds 0 to 7 of 18 so far." in out
+    assert cli.main(["claims", "--claims", str(tmp_path / "none.yaml")]) == 2

@@ -6,7 +6,9 @@ validation/test evaluated on their first 200 examples: a unit takes a fraction o
 """
 import csv
 import dataclasses
+import gzip
 import io
+import json
 import shutil
 
 import pytest
@@ -305,6 +307,41 @@ def test_rerun_with_other_parameters_is_refused(reference, tmp_path, data_dir, m
     assert after == before
     assert {"summary.csv", "metrics.csv", "params.yaml"} <= set(after)
     assert trained == []
+
+
+def test_committed_results_are_read_and_never_resumed(reference, tmp_path, data_dir):
+    """A folder as committed (params.yaml, summary.csv, metrics.csv.gz; no units/ or
+    checkpoints/) is complete and read as is; a partial one is never retrained in place."""
+    from lth_utils import analysis
+    folder = tmp_path / reference.name
+    folder.mkdir()
+    for name in ("params.yaml", "summary.csv"):
+        shutil.copy(reference / name, folder)
+    (folder / "metrics.csv.gz").write_bytes(gzip.compress((reference / "metrics.csv")
+                                                          .read_bytes()))
+    assert analysis.complete(folder, HP) and analysis.complete(reference, HP)
+    assert not analysis.complete(folder, small(learning_rate=1e-3))  # other science
+    committed, original = analysis.load_results(folder, HP), analysis.load_results(reference, HP)
+    assert committed.metrics.equals(original.metrics) and committed.summary.equals(
+        original.summary)
+
+    lines = (folder / "summary.csv").read_text().splitlines()
+    (folder / "summary.csv").write_text("\n".join(lines[:-1]) + "\n")
+    assert not analysis.complete(folder, HP)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(LTHError, match="without their training state"):
+        run(HP, tmp_path, data_dir)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_provenance_log_records_each_group(reference):
+    records = [json.loads(line) for line in
+               (reference / "provenance.jsonl").read_text().splitlines()]
+    assert records[0]["event"] == "start" and records[0]["commit"] and records[0]["machine"]
+    groups = [r for r in records if r["event"] == "group"]
+    units = [u for g in groups for u in g["units"]]
+    assert sorted(units) == sorted(u.name("lenet") for u in plan(HP))
+    assert sum(g["seconds"] for g in groups) > 0
 
 
 def test_adding_rewind_to_a_finished_folder(tmp_path, data_dir):

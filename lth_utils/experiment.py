@@ -361,6 +361,7 @@ class Experiment:
                 with tqdm(total=self.hp.iterations, leave=False, disable=not progress,
                           unit="it", mininterval=0.5) as inner:
                     self.run_group(group, inner)
+                self.write_csvs()  # the CSVs always hold every finished unit
                 bar.update(len(group))
         finally:
             bar.close()

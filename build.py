@@ -117,16 +117,12 @@ def read_json(path: Path):
 
 
 def git_commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                             text=True, timeout=20).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
-                               text=True, timeout=20).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (no git)"
-    if not sha:
+    """The commit the report was built from, short, saying whether tracked files differ."""
+    from lth_utils.experiment import git_commit as commit
+    sha = commit()
+    if sha == "unknown":
         return "unknown (not a git checkout)"
-    return sha[:12] + (" (with uncommitted changes)" if dirty else "")
+    return sha[:12] + (" (with uncommitted changes)" if sha.endswith("+dirty") else "")
 
 
 # --- notebooks and their parameters ----------------------------------------------------------

@@ -48,7 +48,8 @@ STATE_FORMAT = "lth-build-state/1"
 NOTEBOOKS = {
     "overview": {
         "title": "Overview: claims, what was run, key numbers",
-        "blurb": "What the paper claims, what this build ran (parameters, trials, device, "
+        "blurb": "The paper's quantitative claims checked on this build's results (holds, "
+                 "does not hold, not run), what this build ran (parameters, trials, device, "
                  "wall time) and the key numbers of every network side by side.",
         "after": ["early_stopping", "test_accuracy", "conv"],
     },

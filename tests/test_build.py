@@ -142,3 +142,14 @@ def test_bad_command_line_is_one_line_and_status_2(tmp_path, data_dir):
     assert listing.returncode == 0
     for name in NOTEBOOKS:
         assert name in listing.stdout
+
+
+def test_no_train_build_reads_what_exists_and_trains_nothing(tmp_path, data_dir):
+    """`--no-train` with no results: the conv notebook says so and draws nothing; exit 0."""
+    _need_notebook_tools()
+    result = build(tmp_path, data_dir, "conv", "--preset", "smoke", "--no-train", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    executed = (tmp_path / "build" / "notebooks" / "conv.ipynb").read_text()
+    assert "No conv results for preset `smoke`" in executed
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+    assert not (tmp_path / "figures").exists() or not any((tmp_path / "figures").iterdir())

@@ -30,6 +30,8 @@ MEASURES = {
     "min_accuracy_gain": ("pp", {"pm_above"}),
 }
 CHECKS = ("within", "above", "below")
+# Hparams fields that name or seed a run rather than set its protocol.
+NOT_PROTOCOL = ("arch", "dataset", "datasets", "preset", "strategies", "seed")
 VERDICTS = ("holds", "does not hold", "not run")
 
 
@@ -179,17 +181,15 @@ def measure(claim: Claim, summary: pd.DataFrame) -> Measured | str:
 def deviations(hp: Hparams) -> list:
     """How a run's parameters differ from the paper's protocol, e.g. `iterations 4,000
     (paper 50,000)`; empty for the paper's protocol."""
-    paper = Hparams.paper(hp.arch, hp.dataset)
-    mine, theirs = hp.to_dict(), paper.to_dict()
+    mine, theirs = hp.to_dict(), Hparams.paper(hp.arch, hp.dataset).to_dict()
     out = []
-    for key in ("iterations", "trials", "rounds", "eval_limit", "learning_rate", "batch_size",
-                "prune_rate_conv", "prune_rate_fc", "prune_rate_output", "eval_every",
-                "validation_size", "normalization", "precision", "rewind_iteration"):
-        if mine[key] != theirs[key]:
-            fmt = (lambda v: f"{v:,}") if isinstance(mine[key], int) else str
-            if key == "eval_limit":  # 0 is the paper's: every example
-                fmt = lambda v: f"first {v:,} examples" if v else "all examples"  # noqa: E731
-            out.append(f"{key} {fmt(mine[key])} (paper: {fmt(theirs[key])})")
+    for key in mine:
+        if key in NOT_PROTOCOL or mine[key] == theirs[key]:
+            continue
+        fmt = (lambda v: f"{v:,}") if isinstance(mine[key], int) else str
+        if key == "eval_limit":  # 0 is the paper's: every example
+            fmt = lambda v: f"first {v:,} examples" if v else "all examples"  # noqa: E731
+        out.append(f"{key} {fmt(mine[key])} (paper: {fmt(theirs[key])})")
     return out
 
 

@@ -199,7 +199,7 @@ def grid_figure(results_list, values, strategies=("winning_ticket", "random_rein
                     agg = aggregate(rows, value)
                     _errorbar(ax, agg["pm"], agg, label=STRATEGY_LABELS[s],
                               zorder=ZORDER.get(s, 3), **STRATEGY_STYLE[s])
-                pm_axis(ax, r.summary["pm"], most_ticks=5)
+                pm_axis(ax, r.summary["pm"], most_ticks=4)  # narrow panels: fewer labels
                 if row == 0:
                     ax.set_title(f"{ARCH_NAMES[r.hp.arch]} ({iterations_label(r.hp.iterations)} "
                                  f"it.)")

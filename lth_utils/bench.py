@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from .data import load_splits
-from .engine import StackedNet, train_stacked
+from .engine import SPARSE_BELOW, StackedNet, train_stacked
 from .models import LotteryNet, build_layers
 from .paper import DATASETS, FIGURE_2
 from .pruning import random_masks
@@ -63,23 +63,24 @@ def matmul_flops(device, seconds: float = 1.0, n: int = 1024) -> float:
     return 2 * n ** 3 * count / (time.perf_counter() - start)
 
 
-def networks(arch, dataset, k, device):
-    """k networks at about 50% density (random masks), each with its own initialization."""
+def networks(arch, dataset, k, device, density=0.5):
+    """k networks with random masks keeping `density` of each layer, each with its own
+    initialization."""
     out = []
     for j in range(k):
         model = LotteryNet(arch, dataset)
         model.initialize(torch.Generator().manual_seed(j))
         shapes = {n: w.shape for n, w in model.weights().items()}
-        counts = {n: w.numel() // 2 for n, w in model.weights().items()}
+        counts = {n: round(w.numel() * density) for n, w in model.weights().items()}
         mask = random_masks(shapes, counts, torch.Generator().manual_seed(1000 + j))
         out.append(({n: m.to(device) for n, m in mask.items()},
                     {k_: v.to(device) for k_, v in model.parameters_state().items()}))
     return out
 
 
-def typical_loop(arch, dataset, splits, iterations, learning_rate, device):
+def typical_loop(arch, dataset, splits, iterations, learning_rate, device, density):
     """The usual public implementation: DataLoaders, masks re-applied after every step."""
-    (mask, params), = networks(arch, dataset, 1, device)
+    (mask, params), = networks(arch, dataset, 1, device, density)
     model = build_layers(arch, DATASETS[dataset][:3], DATASETS[dataset][3]).to(device)
     model.load_state_dict({k.removeprefix("layers."): v for k, v in params.items()})
     masked = [(module.weight, mask[name]) for name, module in model.named_modules()
@@ -120,8 +121,8 @@ def typical_loop(arch, dataset, splits, iterations, learning_rate, device):
                 break
 
 
-def tuned_loop(arch, dataset, splits, iterations, learning_rate, device):
-    (mask, params), = networks(arch, dataset, 1, device)
+def tuned_loop(arch, dataset, splits, iterations, learning_rate, device, density):
+    (mask, params), = networks(arch, dataset, 1, device, density)
     model = LotteryNet(arch, dataset).to(device)
     model.apply_masks(mask)
     model.load_parameters(params)
@@ -129,9 +130,10 @@ def tuned_loop(arch, dataset, splits, iterations, learning_rate, device):
           train_accuracy=False)
 
 
-def engine_loop(arch, dataset, splits, iterations, learning_rate, device, k, precision):
-    net = StackedNet(arch, dataset, k, device)
-    for j, (mask, params) in enumerate(networks(arch, dataset, k, device)):
+def engine_loop(arch, dataset, splits, iterations, learning_rate, device, k, precision, density,
+                sparse_below=SPARSE_BELOW):
+    net = StackedNet(arch, dataset, k, device, sparse_below)
+    for j, (mask, params) in enumerate(networks(arch, dataset, k, device, density)):
         net.load(j, mask, params)
     train_stacked(net, splits, iterations, learning_rate, BATCH, list(range(k)), EVAL_EVERY,
                   train_accuracy=False, precision=precision)
@@ -147,6 +149,10 @@ def main(argv=None):
     p.add_argument("--threads", type=int, nargs="+", default=[1])
     p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
                    help="the engine's precision (the loops it is compared with stay float32)")
+    p.add_argument("--density", type=float, default=0.5,
+                   help="fraction of each layer's weights kept (random masks; default 0.5); at "
+                        f"{SPARSE_BELOW} or less the engine's sparse layers run, and the dense "
+                        "engine runs beside it for comparison")
     p.add_argument("--data-dir")
     p.add_argument("--skip-typical", action="store_true", help="leave out the typical loop")
     args = p.parse_args(argv)
@@ -157,22 +163,28 @@ def main(argv=None):
     lr = spec.learning_rate
     n = args.iterations
 
+    d = args.density
+    if not 0 < d <= 1:
+        p.error("--density must be in (0, 1]")
     contenders = {} if args.skip_typical else {
         "typical": (1, threads, lambda: typical_loop(args.arch, spec.dataset, splits, n, lr,
-                                                     device))}
+                                                     device, d))}
     contenders["tuned"] = (1, threads, lambda: tuned_loop(args.arch, spec.dataset, splits, n, lr,
-                                                          device))
+                                                          device, d))
     for t in args.threads:
         for k in args.models:
             name = f"engine K={k}" + (f" t{t}" if t != threads else "")
             contenders[name] = (k, t, lambda k=k: engine_loop(
-                args.arch, spec.dataset, splits, n, lr, device, k, args.precision))
+                args.arch, spec.dataset, splits, n, lr, device, k, args.precision, d))
+            if d <= SPARSE_BELOW:
+                contenders[name + " dense"] = (k, t, lambda k=k: engine_loop(
+                    args.arch, spec.dataset, splits, n, lr, device, k, args.precision, d, 0.0))
     seconds = {name: [] for name in contenders}
     peaks = []
     print(f"{args.arch}: {n} iterations per network, batch {BATCH}, evaluation of "
           f"{len(splits.val_x) + len(splits.test_x)} examples every {EVAL_EVERY}; "
           f"{args.device}, {'/'.join(map(str, args.threads))} thread(s), engine in "
-          f"{args.precision}; "
+          f"{args.precision}; masks keep {d:.0%} of each layer; "
           f"{args.repeats} interleaved repeats",
           flush=True)
     for repeat in range(args.repeats):
@@ -197,12 +209,12 @@ def main(argv=None):
     print(f"\ndense matmul peak: {peak / 1e9:.1f} GFLOP/s; "
           f"{6 * macs * BATCH / 1e6:.1f} MFLOP per training iteration, "
           f"{flops_per_network / n / 1e6:.1f} MFLOP per iteration with evaluation")
-    print(f"{'contender':<14}{'model-it/s':>12}{'GFLOP/s':>10}{'of peak':>9}"
+    print(f"{'contender':<20}{'model-it/s':>12}{'GFLOP/s':>10}{'of peak':>9}"
           f"{'x typical':>11}{'x tuned':>9}")
     for name in contenders:
         achieved = rate[name] * flops_per_network / n
         vs_typical = f"{rate[name] / rate['typical']:.2f}" if "typical" in rate else "-"
-        print(f"{name:<14}{rate[name]:>12.1f}{achieved / 1e9:>10.1f}{achieved / peak:>9.1%}"
+        print(f"{name:<20}{rate[name]:>12.1f}{achieved / 1e9:>10.1f}{achieved / peak:>9.1%}"
               f"{vs_typical:>11}{rate[name] / rate['tuned']:>9.2f}")
     k10 = "engine K=10" if "engine K=10" in rate else f"engine K={args.models[-1]}"
     typical = rate[k10] / rate["typical"] if "typical" in rate else float("nan")

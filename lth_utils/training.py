@@ -68,12 +68,20 @@ def eval_iterations(start: int, stop: int, every: int) -> set:
     return {start, stop} | set(range(start - start % every + every, stop, every))
 
 
+def adam(parameters, learning_rate: float) -> torch.optim.Adam:
+    """The paper's optimizer (Adam, default betas and epsilon), as one fused kernel per step.
+    Fused Adam is the same update as torch's default loop up to float rounding; on this
+    project's CPU it made a LeNet round's training step about 1.5x faster (README, "The
+    engine"), because the update of every weight, pruned or not, is memory-bound."""
+    return torch.optim.Adam(parameters, lr=learning_rate, fused=True)
+
+
 def train(model, splits: Splits, iterations: int, learning_rate: float, batch_size: int,
           data_seed: int, eval_every: int, eval_limit: int = 0, start: int = 0,
           snapshot_at: int | None = None, progress=None,
           train_accuracy: bool = True, precision: str = "float32") -> TrainResult:
     """Train `model` (masks already applied) from iteration `start` to `iterations`."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    optimizer = adam(model.parameters(), learning_rate)
     limit = slice(0, eval_limit or None)
     held_out = {"val": (splits.val_x[limit], splits.val_y[limit]),
                 "test": (splits.test_x[limit], splits.test_y[limit])}

@@ -153,25 +153,47 @@ def test_winning_ticket_resets_to_the_exact_initialization(reference):
     assert all(torch.equal(expected[n], r1["mask"][n]) for n in weight_names())
 
 
+def same_numbers(a: dict, b: dict) -> bool:
+    """Two CSV rows agree: the same keys and text, numbers to 1e-6 (relative). Two
+    networks with the same mask, initialization and data, trained side by side in one group,
+    differ by float rounding only: fused Adam rounds a few elements differently depending on
+    where they sit in the stacked tensor."""
+    if a.keys() != b.keys():
+        return False
+    for key, x in a.items():
+        try:
+            if float(x) != pytest.approx(float(b[key]), rel=1e-6, abs=1e-9):
+                return False
+        except ValueError:  # not a number
+            if x != b[key]:
+                return False
+    return True
+
+
 def test_oneshot_round_1_equals_winning_ticket_round_1(reference):
     summary = summary_by_unit(reference)
     strip = lambda r: {k: v for k, v in r.items() if k != "strategy"}  # noqa: E731
-    assert strip(summary[("oneshot", 1)]) == strip(summary[("winning_ticket", 1)])
+    assert same_numbers(strip(summary[("oneshot", 1)]), strip(summary[("winning_ticket", 1)]))
     # round 2 prunes the dense weights straight to 64%, not round 1's: a different network
-    assert strip(summary[("oneshot", 2)]) != strip(summary[("winning_ticket", 2)])
+    assert not same_numbers(strip(summary[("oneshot", 2)]),
+                            strip(summary[("winning_ticket", 2)]))
     a, b = checkpoint(reference, HP, "oneshot", 1), checkpoint(reference, HP, "winning_ticket", 1)
-    assert all(torch.equal(a["trained"][k], b["trained"][k]) for k in a["trained"])
+    assert all(torch.equal(a["mask"][k], b["mask"][k]) for k in a["mask"])
+    assert all(torch.allclose(a["trained"][k], b["trained"][k], atol=1e-5, rtol=0)
+               for k in a["trained"])
 
 
 def test_rewind_to_iteration_0_is_the_winning_ticket(reference):
     summary = summary_by_unit(reference)
     strip = lambda r: {k: v for k, v in r.items() if k != "strategy"}  # noqa: E731
     for round_ in (1, 2):
-        assert strip(summary[("rewind", round_)]) == strip(summary[("winning_ticket", round_)])
+        assert same_numbers(strip(summary[("rewind", round_)]),
+                            strip(summary[("winning_ticket", round_)]))
     metrics = rows(reference / "metrics.csv")
     pick = lambda s: [{k: v for k, v in r.items() if k != "strategy"}  # noqa: E731
                       for r in metrics if r["strategy"] == s and r["round"] != "0"]
-    assert pick("rewind") == pick("winning_ticket")
+    rewind, ticket = pick("rewind"), pick("winning_ticket")
+    assert len(rewind) == len(ticket) and all(map(same_numbers, rewind, ticket))
 
 
 def test_random_reinit_same_mask_new_init(reference):

@@ -14,7 +14,7 @@ from lth_utils.data import Splits, load_splits
 from lth_utils.engine import StackedNet, evaluate_stacked, train_stacked
 from lth_utils.models import LotteryNet
 from lth_utils.pruning import random_masks
-from lth_utils.training import evaluate, train
+from lth_utils.training import adam, evaluate, train
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -127,7 +127,7 @@ def test_pruned_weights_and_their_adam_moments_stay_zero(data_dir):
     net = StackedNet("lenet", "mnist", 3)
     for j, (mask, params) in enumerate(nets):
         net.load(j, mask, params)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    optimizer = adam(net.parameters(), 1e-2)  # the optimizer training uses
     for step in range(5):
         logits = net.forward(splits.train_x[:180].view(3, 60, 1, 28, 28), shared=False)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 10), splits.train_y[:180])

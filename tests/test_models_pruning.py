@@ -9,7 +9,7 @@ from lth_utils.models import LotteryNet, count_weights
 from lth_utils.paper import FIGURE_2
 from lth_utils.pruning import (layer_counts, layer_rates, mask_counts, percent_remaining,
                                prune_layerwise, prune_to_counts, random_masks)
-from lth_utils.training import train
+from lth_utils.training import adam, train
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -274,7 +274,7 @@ def test_pruned_weights_stay_zero_through_training():
 def test_adam_state_is_zero_at_pruned_positions():
     model, masks = sparse_lenet(seed=3)
     splits = random_splits(seed=1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    optimizer = adam(model.parameters(), 1e-2)  # the optimizer training uses
     for step in range(5):
         x, y = splits.train_x[step * 60:(step + 1) * 60], splits.train_y[step * 60:(step + 1) * 60]
         loss = torch.nn.functional.cross_entropy(model(x), y)

@@ -33,7 +33,6 @@ SAVE_EVERY_SECONDS = 300.0
 # --models 20 --density D`), the sparse layers made LeNet's K = 20 step 1.24x faster at 5%
 # density and 1.41x at 2%, and were no faster at 10-20%: LeNet rounds 13 on (Pm < 6%) use them.
 SPARSE_BELOW = 0.06
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 
 # Evaluation works through held-out examples in chunks whose widest activation, over all K
 # networks, stays under this many floats.
@@ -51,8 +50,10 @@ class _SparseLinear(torch.autograd.Function):
         index, counts, crows, cols = layout
         shape = weight.shape[1:]
         values = weight.reshape(-1)[index].split(counts)
-        mats = [torch.sparse_csr_tensor(crow, col, v, shape) for crow, col, v
-                in zip(crows, cols, values)]
+        with warnings.catch_warnings():  # torch calls its CSR support beta, once per process
+            warnings.simplefilter("ignore", UserWarning)
+            mats = [torch.sparse_csr_tensor(crow, col, v, shape) for crow, col, v
+                    in zip(crows, cols, values)]
         inputs = [x] * len(mats) if x.dim() == 2 else x.unbind(0)
         y = torch.stack([(m @ xi.t()).t() for m, xi in zip(mats, inputs)])
         ctx.save_for_backward(x, weight)

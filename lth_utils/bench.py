@@ -1,21 +1,23 @@
 """Benchmark: the stacked engine against one-network-at-a-time training loops.
 
     python -m lth_utils.bench [--arch lenet] [--models 1 5 10 20] [--iterations 500]
-                              [--device cpu] [--threads 1 ...] [--repeats 3]
+                              [--device cpu] [--threads 1 ...] [--repeats 3] [--density 0.5]
 
 Every contender does the same work per network: `iterations` Adam steps on batches of 60 and
 the paper's evaluation of all validation and test examples every 100 iterations (and at the
 first and last one). Contenders run interleaved (A, B, C, A, B, C, ...) so machine noise hits
 them alike, and each figure is the median over repeats:
   typical  what public implementations do: nn.Module, a DataLoader over a TensorDataset,
-           masks re-applied after each step, evaluation through DataLoaders;
+           torch's default Adam, masks re-applied after each step, evaluation through
+           DataLoaders;
   tuned    this project's reference loop (training.train): batches by tensor indexing,
-           gradients masked by hooks, evaluation in large chunks;
+           gradients masked by hooks, fused Adam, evaluation in large chunks;
   engine   K networks as one batched computation (engine.train_stacked).
 It prints model-iterations per second, the engine's ratios to the two loops, and achieved
 FLOP/s against the dense matmul FLOP/s measured in the same run. With several `--threads`,
 the engine runs once per thread count (interleaved too) while the loops and the peak use the
-first. The last line is machine-readable.
+first. Masks are random and keep `--density` of each layer; at the engine's sparse threshold
+or below, the dense engine runs beside the sparse one. The last line is machine-readable.
 """
 import argparse
 import statistics

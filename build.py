@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import csv
 import datetime as dt
 import hashlib
 import html
@@ -370,19 +371,21 @@ CKPT = re.compile(r"^(?P<arch>[a-z0-9]+)_(?P<strategy>[a-z_]+)_trial(?P<trial>\d
 
 
 def experiment_progress(folder: Path, hp, strategies) -> tuple:
-    """(finished, total) runs of one experiment, from its checkpoints (README: Results)."""
+    """(finished, total) runs of one experiment, from its checkpoints, or from summary.csv
+    where there are none (committed results; README: Results)."""
     total = hp.trials * (1 + hp.rounds * len(strategies))
-    done = 0
-    ckpts = folder / "checkpoints"
+    ckpts, units = folder / "checkpoints", []
     if ckpts.is_dir():
         for path in ckpts.iterdir():
             m = CKPT.match(path.name)
-            if not m or int(m["it"]) != hp.iterations or int(m["trial"]) >= hp.trials:
-                continue
-            rnd, strategy = int(m["round"]), m["strategy"]
-            if (rnd == 0 and strategy == "winning_ticket") or \
-                    (0 < rnd <= hp.rounds and strategy in strategies):
-                done += 1
+            if m and int(m["it"]) == hp.iterations:
+                units.append((m["strategy"], int(m["trial"]), int(m["round"])))
+    elif (folder / "summary.csv").is_file():
+        with open(folder / "summary.csv", newline="") as f:
+            units = [(r["strategy"], int(r["trial"]), int(r["round"])) for r in csv.DictReader(f)]
+    done = sum(1 for strategy, trial, rnd in units if trial < hp.trials and (
+        (rnd == 0 and strategy == "winning_ticket") or
+        (0 < rnd <= hp.rounds and strategy in strategies)))
     return done, total
 
 

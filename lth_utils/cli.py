@@ -9,7 +9,6 @@ import sys
 
 import torch
 
-from . import claims
 from .config import STRATEGIES, available_presets, resolve
 from .errors import LTHError
 from .experiment import load_and_evaluate, run_experiment
@@ -52,15 +51,28 @@ def parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="loss and accuracy of a checkpoint")
     ev.add_argument("checkpoint")
-    cl = sub.add_parser("claims", help="check the paper's claims on results (Markdown table)")
-    cl.add_argument("--preset", default="paper", help="whose results (default: paper)")
-    cl.add_argument("--results", default="results", help="results folder (default: results)")
-    cl.add_argument("--claims", default=str(claims.CLAIMS_FILE), help="claims file")
     ev.add_argument("--split", default="test", help="train, val or test")
     ev.add_argument("--weights", default="trained", help="trained or initial")
     ev.add_argument("--data-dir")
     ev.add_argument("--device", default="cpu")
+
+    cl = sub.add_parser("claims", help="check the paper's claims on results (Markdown table)")
+    cl.add_argument("--preset", default="paper", help="whose results (default: paper)")
+    cl.add_argument("--results", default="results", help="results folder (default: results)")
+    cl.add_argument("--claims", help="claims file (default: params/claims.yaml)")
     return p
+
+
+def _claims_table(results: str, preset: str, claims_file: str | None) -> str:
+    """The claims table of `results` (pandas, an optional dependency, is imported only here)."""
+    try:
+        from . import claims
+    except ImportError as e:
+        raise LTHError(f"the claims command needs {e.name} (pip install -e '.[notebooks]')") \
+            from None
+    runs = claims.load_runs(results, preset)
+    checked = claims.load_claims(claims_file or claims.CLAIMS_FILE)
+    return claims.markdown(claims.evaluate_claims(runs, checked), runs)
 
 
 def main(argv=None) -> int:
@@ -76,9 +88,7 @@ def main(argv=None) -> int:
                            progress=not args.no_progress, engine=args.engine,
                            max_models=args.max_models)
         elif args.command == "claims":
-            runs = claims.load_runs(args.results, args.preset)
-            print(claims.markdown(claims.evaluate_claims(runs, claims.load_claims(args.claims)),
-                                  runs))
+            print(_claims_table(args.results, args.preset, args.claims))
         else:
             loss, accuracy = load_and_evaluate(args.checkpoint, args.split, args.data_dir,
                                                _device(args.device), args.weights)

@@ -159,3 +159,16 @@ def test_evaluate_good_checkpoint(cli, untrained_checkpoint, data_dir):
     # and the same checkpoint without data is a one-line error again
     assert_one_line_error(cli("evaluate", untrained_checkpoint, "--data-dir", cli.nowhere),
                           "MNIST is not in")
+
+
+def test_the_command_line_needs_no_pandas_except_for_claims():
+    """pandas is an optional dependency (the notebooks extra): `run` and `evaluate` must not
+    import it, and `claims`, which does, says what to install in one line."""
+    code = ("import sys; sys.modules['pandas'] = None\n"
+            "from lth_utils import cli\n"
+            "sys.exit(cli.main(['claims']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: the claims command needs pandas (pip install -e '.[notebooks]')"]

@@ -222,6 +222,7 @@ class Build:
         found = []
         try:
             from lth_utils import resolve
+            from lth_utils.experiment import results_folder
         except ImportError:
             return [(a, None, None, None) for a in archs]
         for arch in archs:
@@ -233,8 +234,8 @@ class Build:
             strategies = p.get("strategies") or list(hp.strategies)
             strategies = ["winning_ticket"] + [s for s in hp.strategies
                                                if s in strategies and s != "winning_ticket"]
-            folder = Path(p.get("results_dir", self.results_dir)) / \
-                f"{hp.arch}_{hp.dataset}_{hp.preset}"
+            folder = results_folder(p.get("results_dir", self.results_dir), hp.arch, hp.dataset,
+                                    hp.preset)
             found.append((arch, folder, hp, strategies))
         return found
 

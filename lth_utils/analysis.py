@@ -25,6 +25,7 @@ import yaml
 
 from .config import Hparams, resolve
 from .errors import LTHError
+from .experiment import plan, read_params as read_hparams, results_folder
 from .paper import FIGURE_2
 
 # Figure 3: the Pm levels (percent of weights remaining) of LeNet's test-accuracy curves.
@@ -102,7 +103,7 @@ def ensure_results(hp: Hparams, results_dir="results", data_dir=None, device="cp
             raise LTHError(f"threads must be at least 1, not {threads}")
         torch.set_num_threads(threads)
     from . import run_experiment  # the public API (lth_utils.run_experiment)
-    folder = Path(results_dir) / f"{hp.arch}_{hp.dataset}_{hp.preset}"
+    folder = results_folder(results_dir, hp.arch, hp.dataset, hp.preset)
     with _folder_lock(Path(results_dir) / f".{folder.name}.lock"):
         return Path(run_experiment(hp, out=str(results_dir),
                                    data_dir=str(data_dir or default_data_dir()),
@@ -175,10 +176,7 @@ def load_results(folder, hp: Hparams | None = None) -> Results:
     folder = Path(folder)
     params = read_params(folder)
     if hp is None:
-        saved = dict(params["hparams"])
-        saved["strategies"], saved["datasets"] = (tuple(saved["strategies"]),
-                                                  tuple(saved["datasets"]))
-        hp = Hparams(**saved)
+        hp = read_hparams(folder / "params.yaml")
     summary, metrics = read_csv(folder, "summary.csv"), read_csv(folder, "metrics.csv")
     strategies = ["winning_ticket", *[s for s in hp.strategies if s != "winning_ticket"]]
     keep = lambda df: df[df["strategy"].isin(strategies) & (df["trial"] < hp.trials)]  # noqa: E731
@@ -189,7 +187,6 @@ def load_results(folder, hp: Hparams | None = None) -> Results:
 def complete(folder, hp: Hparams) -> bool:
     """Whether `folder` holds every run of `hp` (its trials, strategies and rounds) with the
     same science: then nothing needs training, even without checkpoints (committed results)."""
-    from .experiment import plan, read_params as read_hparams
     folder = Path(folder)
     if not (folder / "params.yaml").exists() or not (folder / "summary.csv").exists():
         return False
@@ -210,7 +207,7 @@ def experiment(arch: str, preset: str, trials: int | None = None, strategies=Non
     (`run_experiment` resumes), and read the results. Complete results are read as they are;
     with `train=False` nothing is ever run and partial results are read as far as they go."""
     hp = hparams(arch, preset, trials, strategies, dataset)
-    folder = Path(results_dir) / f"{hp.arch}_{hp.dataset}_{hp.preset}"
+    folder = results_folder(results_dir, hp.arch, hp.dataset, hp.preset)
     if train and not complete(folder, hp):
         folder = ensure_results(hp, results_dir, data_dir, device, threads, progress)
     elif not (folder / "summary.csv").exists():

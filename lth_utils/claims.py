@@ -18,6 +18,7 @@ import yaml
 from .analysis import ARCH_NAMES, PM_TOLERANCE, load_results, match_pm_levels, round_pms
 from .config import STRATEGIES, Hparams
 from .errors import LTHError
+from .experiment import results_folder
 from .paper import FIGURE_2
 
 CLAIMS_FILE = Path(__file__).resolve().parent.parent / "params" / "claims.yaml"
@@ -266,7 +267,7 @@ def load_runs(results_dir, preset: str) -> dict:
     (each on the paper's dataset, with the parameters its params.yaml records)."""
     runs = {}
     for arch, spec in FIGURE_2.items():
-        folder = Path(results_dir) / f"{arch}_{spec.dataset}_{preset}"
+        folder = results_folder(results_dir, arch, spec.dataset, preset)
         if (folder / "summary.csv").exists():
             runs[arch] = load_results(folder)
     return runs

@@ -135,14 +135,14 @@ class StackedNet:
         and columns per network) of linear layer `name` if it runs sparse, else None."""
         if name not in self._layouts:
             mask = self.mask[name]
-            density = mask.reshape(self.k, -1).float().mean(1).max().item()
+            counts = mask.reshape(self.k, -1).sum(1)
             layout = None
-            if density <= self.sparse_below:
+            if counts.max().item() <= self.sparse_below * mask[0].numel():
                 rows = mask.sum(2)
                 crows = [torch.cat([rows.new_zeros(1), r.cumsum(0)]) for r in rows]
                 cols = [m.nonzero()[:, 1] for m in mask]
                 index = mask.reshape(-1).nonzero().squeeze(1)
-                layout = (index, mask.reshape(self.k, -1).sum(1).tolist(), crows, cols)
+                layout = (index, counts.tolist(), crows, cols)
             self._layouts[name] = layout
         return self._layouts[name]
 

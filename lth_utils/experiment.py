@@ -133,6 +133,11 @@ def plan(hp: Hparams) -> list:
             for s in strategies if r > 0 or s == "winning_ticket"]
 
 
+def results_folder(out, arch: str, dataset: str, preset: str) -> Path:
+    """Where an experiment's results live: `<out>/<arch>_<dataset>_<preset>/`."""
+    return Path(out) / f"{arch}_{dataset}_{preset}"
+
+
 class Experiment:
     """One results folder: `<out>/<arch>_<dataset>_<preset>/`."""
 
@@ -142,7 +147,7 @@ class Experiment:
             raise LTHError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
         self.hp, self.device, self.data_dir = hp, torch.device(device), data_dir
         self.engine, self.max_models = engine, max_models
-        self.dir = Path(out) / f"{hp.arch}_{hp.dataset}_{hp.preset}"
+        self.dir = results_folder(out, hp.arch, hp.dataset, hp.preset)
         self._splits = None
         self._states = {}  # unit -> checkpoint, for the units others depend on
         model = LotteryNet(hp.arch, hp.dataset)
@@ -341,11 +346,11 @@ class Experiment:
         """Run every unit not yet done; return the results folder."""
         groups = self.groups()
         todo = [g for g in groups if not all(self.done(u) for u in g)]
-        if todo and (self.dir / "summary.csv").exists() and not (self.dir / "units").exists():
-            raise LTHError(f"{self.dir} holds results without their training state (units/, "
-                           f"checkpoints/), as committed; they cannot be resumed: choose "
-                           f"another --out")
         if todo:
+            if (self.dir / "summary.csv").exists() and not (self.dir / "units").exists():
+                raise LTHError(f"{self.dir} holds results without their training state "
+                               f"(units/, checkpoints/), as committed; they cannot be resumed: "
+                               f"choose another --out")
             self.splits  # missing data fails here, before anything is written
         self.write_params(provenance or {})
         if todo:

@@ -42,7 +42,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
 NOTEBOOKS_DIR = REPO / "notebooks"
-HELPERS = [REPO / "lth_utils" / "analysis.py", REPO / "lth_utils" / "plotting.py"]
+# What the notebooks' output depends on besides their source and results (the overview's
+# claims table reads claims.py and params/claims.yaml).
+HELPERS = [REPO / "lth_utils" / "analysis.py", REPO / "lth_utils" / "plotting.py",
+           REPO / "lth_utils" / "claims.py", REPO / "params" / "claims.yaml"]
 STATE_FORMAT = "lth-build-state/1"
 
 # The report's notebooks, in report order; each runs after those listed in `after`.

@@ -12,8 +12,8 @@ build/notebooks/NAME.ipynb, rendered to build/report/NAME.html by nbconvert, and
 (written to figures/ as PNG and SVG) are copied to build/report/figures/ and shown inline in
 build/report/index.html with the parameters and provenance of the build.
 
-Incremental: a notebook is executed again only if its source, its parameters, the plotting and
-analysis helpers, the preset or its inputs (the results folders it reads) changed, or one of its
+Incremental: a notebook is executed again only if its source, its parameters, the plotting,
+analysis and claims helpers (and params/claims.yaml), the preset or its inputs (the results folders it reads) changed, or one of its
 outputs is missing; the hash of all these is stored beside the executed notebook. Results are
 never deleted here: the notebooks resume experiments and skip finished runs.
 

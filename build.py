@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Build the report: run the notebooks with papermill, render them, write build/report/.
 
-    python build.py all [--preset quick|smoke|paper] [--jobs N]   every notebook, then the report
-    python build.py all --preset paper --no-train                 the report of committed results
+    python build.py all [--preset quick|smoke] [--jobs N]   every notebook, then the report
+    python build.py all --preset paper                       the report of the committed results
+    python build.py all --preset paper --train               ... training what is missing
     python build.py NAME [NAME ...] [options]                      some notebooks, then the report
     python build.py --list                                         the notebooks and their state
     python build.py clean                                          delete the build folder
@@ -10,7 +11,13 @@
 Each notebook (notebooks/NAME.ipynb) is executed by papermill with the build's parameters into
 build/notebooks/NAME.ipynb, rendered to build/report/NAME.html by nbconvert, and its figures
 (written to figures/ as PNG and SVG) are copied to build/report/figures/ and shown inline in
-build/report/index.html with the parameters and provenance of the build.
+build/report/index.html with the parameters and provenance of the build. Figures go to
+figures/PRESET/, with build.json beside them: the commit, the parameters and the results
+folders (and how many runs each held) that drew them.
+
+Training: the quick and smoke presets train what their results lack; the paper preset reads the
+results on disk (the committed ones) as far as they go and trains nothing unless --train is
+given (its runs take hours on a GPU, days on a CPU).
 
 Incremental: a notebook is executed again only if its source, its parameters, the plotting,
 analysis and claims helpers (and params/claims.yaml), the preset or its inputs (the results folders it reads) changed, or one of its
@@ -185,7 +192,9 @@ class Build:
         self.args = args
         self.build_dir = Path(args.build_dir).resolve()
         self.results_dir = Path(args.results_dir).resolve()
-        self.figures_dir = Path(args.figures_dir).resolve()
+        self.train = args.train if args.train is not None else args.preset != "paper"
+        figures = args.figures_dir or REPO / "figures" / Path(str(args.preset)).stem
+        self.figures_dir = Path(figures).resolve()
         data = args.data_dir or os.environ.get("LTH_DATA") or REPO / "data"
         self.data_dir = Path(data).resolve()
         self.out_dir = self.build_dir / "notebooks"
@@ -205,7 +214,7 @@ class Build:
             params["trials"] = self.args.trials
         if self.args.threads is not None:
             params["threads"] = self.args.threads
-        if self.args.no_train:
+        if not self.train:
             params["train"] = False
         if "build_dir" in defaults:
             params["build_dir"] = str(self.build_dir)
@@ -504,6 +513,8 @@ def run_build(build: Build, names: list) -> int:
         build.outcome.setdefault(name, "not run (build stopped)" if (failed or interrupted)
                                  else "not run")
     index = write_report(build)
+    if any(status == "executed" for status in build.outcome.values()):
+        write_figures_manifest(build)
     wall = time.time() - build.started
     if interrupted:
         print(f"\ninterrupted after {wall:.0f} s: finished notebooks and results are kept; "
@@ -530,6 +541,7 @@ def finish(build: Build, job: Job) -> bool:
         "evalue": f"the notebook runner exited with status {job.proc.returncode}; "
                   f"see {rel(job.log)}"}
     state = {"format": STATE_FORMAT, "name": name, "executed_at": now(),
+             "figures_dir": str(build.figures_dir),
              "wall_s": round(wall, 1), "parameters": build.parameters(name),
              "effective_parameters": build.effective(name)}
     render_error = None
@@ -544,7 +556,9 @@ def finish(build: Build, job: Job) -> bool:
         figures = collect_figures(job.executed, build)
         # Figures this notebook drew last time but not now (a preset with fewer rounds) go:
         # figures/ holds what the latest build shows, nothing stale.
-        before = {f["name"]: f for f in (build.state(name) or {}).get("figures", [])}
+        last = build.state(name) or {}
+        same_folder = last.get("figures_dir", str(build.figures_dir)) == str(build.figures_dir)
+        before = {f["name"]: f for f in last.get("figures", [])} if same_folder else {}
         for gone in set(before) - {f["name"] for f in figures}:
             for key in ("png", "svg"):
                 (build.figures_dir / before[gone][key]).unlink(missing_ok=True)
@@ -560,6 +574,31 @@ def finish(build: Build, job: Job) -> bool:
         print(f"  {name}: FAILED after {wall:.0f} s", flush=True)
     write_json(build.state_path(name), state)
     return bool(result.get("ok"))
+
+
+def write_figures_manifest(build: Build) -> None:
+    """figures/PRESET/build.json: what drew the figures in that folder (the commit, each
+    notebook's parameters, and the results folders it read with how many runs they held)."""
+    def repo_path(value):
+        return os.path.relpath(Path(value).resolve(), REPO) if isinstance(value, (str, Path)) \
+            else value
+    notebooks = {}
+    for name in NOTEBOOKS:
+        state = build.state(name) or {}
+        if state.get("status") != "ok" or state.get("figures_dir") != str(build.figures_dir):
+            continue
+        params = {k: repo_path(v) if k.endswith("_dir") else v
+                  for k, v in state.get("effective_parameters", {}).items()}
+        results = {}
+        for arch, folder, hp, strategies in build.experiments(name):
+            if hp is not None and (folder / "summary.csv").exists():
+                done, total = experiment_progress(folder, hp, strategies)
+                results[repo_path(folder)] = {"runs": done, "of": total}
+        notebooks[name] = {"executed_at": state["executed_at"], "parameters": params,
+                           "results": results, "figures": [f["name"] for f in state["figures"]]}
+    write_json(build.figures_dir / "build.json",
+               {"preset": build.args.preset, "git": git_commit(), "device": build.args.device,
+                "notebooks": notebooks})
 
 
 def collect_figures(executed: Path, build: Build) -> list:
@@ -781,22 +820,23 @@ def report_section(build: Build, name: str, info: dict, state, status: str) -> s
                        for k, v in state["effective_parameters"].items())
         parts.append(f"<details><summary>Parameters</summary><div class='table-wrap'>"
                      f"<table>{rows}</table></div></details>")
+    folder = Path((state or {}).get("figures_dir", build.figures_dir))
     for fig in (state or {}).get("figures", []):
-        parts.append(report_figure(build, fig))
+        parts.append(report_figure(build, fig, folder))
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def report_figure(build: Build, fig: dict) -> str:
+def report_figure(build: Build, fig: dict, folder: Path) -> str:
     copied = {}
     for key in ("png", "svg"):
-        src = build.figures_dir / fig[key]
+        src = folder / fig[key]
         if src.is_file():
             shutil.copy2(src, build.report_dir / "figures" / fig[key])
             copied[key] = f"figures/{fig[key]}"
     if "png" not in copied:
         return (f'<div class="banner partial">Figure <code>{esc(fig["name"])}</code> is missing '
-                f'from {esc(build.figures_dir)}; rebuild to regenerate it.</div>')
+                f'from {esc(folder)}; rebuild to regenerate it.</div>')
     target = copied.get("svg", copied["png"])
     caption = esc(fig.get("caption") or fig["name"])
     return (f'<figure id="fig-{esc(fig["name"])}"><a href="{target}">'
@@ -829,15 +869,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="datasets folder (default: $LTH_DATA, else ./data)")
     p.add_argument("--results-dir", default=str(REPO / "results"),
                    help="results folder (default: results/)")
-    p.add_argument("--figures-dir", default=str(REPO / "figures"),
-                   help="where figures are written (default: figures/)")
+    p.add_argument("--figures-dir",
+                   help="where figures are written (default: figures/PRESET/)")
     p.add_argument("--build-dir", default=str(REPO / "build"),
                    help="executed notebooks and the report (default: build/)")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                    help="set a notebook parameter (YAML value), e.g. -p trials=3")
-    p.add_argument("--no-train", action="store_true",
-                   help="never train: read the results on disk (committed ones) as far as "
-                        "they go")
+    p.add_argument("--train", action=argparse.BooleanOptionalAction, default=None,
+                   help="train what the results lack (default: yes, except for the paper "
+                        "preset); --no-train reads the results on disk (committed ones) as far "
+                        "as they go")
     p.add_argument("--force", action="store_true", help="execute even up-to-date notebooks")
     return p
 

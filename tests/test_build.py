@@ -93,6 +93,16 @@ def test_smoke_build_report_shows_every_figure(smoke_build):
     # progress was visible: which notebook, which experiment, how far
     assert re.search(r"early_stopping .*lenet_mnist_smoke \d+/22 runs", result.stdout)
     assert "conv6_cifar10_smoke" in result.stdout
+    # beside the figures: what drew them
+    manifest = json.loads((root / "figures" / "build.json").read_text())
+    assert manifest["preset"] == "smoke" and manifest["git"]
+    assert set(manifest["notebooks"]) == set(NOTEBOOKS)
+    drawn = {f for nb in manifest["notebooks"].values() for f in nb["figures"]}
+    assert drawn == SMOKE_FIGURES
+    lenet = manifest["notebooks"]["early_stopping"]
+    assert lenet["parameters"]["preset"] == "smoke"
+    assert [v for k, v in lenet["results"].items() if k.endswith("lenet_mnist_smoke")] == [
+        {"runs": 22, "of": 22}]
 
 
 def test_rebuild_executes_nothing_and_keeps_results(smoke_build, data_dir):
@@ -144,12 +154,30 @@ def test_bad_command_line_is_one_line_and_status_2(tmp_path, data_dir):
         assert name in listing.stdout
 
 
-def test_no_train_build_reads_what_exists_and_trains_nothing(tmp_path, data_dir):
-    """`--no-train` with no results: the conv notebook says so and draws nothing; exit 0."""
+@pytest.mark.parametrize("preset,flags", [("smoke", ["--no-train"]), ("paper", [])])
+def test_no_train_build_reads_what_exists_and_trains_nothing(tmp_path, data_dir, preset, flags):
+    """`--no-train`, and the paper preset by default, with no results: the conv notebook says
+    so and draws nothing; exit 0."""
     _need_notebook_tools()
-    result = build(tmp_path, data_dir, "conv", "--preset", "smoke", "--no-train", timeout=300)
+    result = build(tmp_path, data_dir, "conv", "--preset", preset, *flags, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     executed = (tmp_path / "build" / "notebooks" / "conv.ipynb").read_text()
-    assert "No conv results for preset `smoke`" in executed
+    assert f"No conv results for preset `{preset}`" in executed
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
-    assert not (tmp_path / "figures").exists() or not any((tmp_path / "figures").iterdir())
+    manifest = json.loads((tmp_path / "figures" / "build.json").read_text())
+    assert manifest["notebooks"]["conv"]["figures"] == []
+    assert [p.name for p in (tmp_path / "figures").iterdir()] == ["build.json"]
+
+
+def test_figures_folder_and_training_follow_the_preset():
+    """figures/PRESET/ by default; the paper preset trains only when asked (--train)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("build_script", REPO / "build.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    made = lambda *argv: script.Build(script.parser().parse_args(["all", *argv]))  # noqa: E731
+    assert made("--preset", "smoke").figures_dir == REPO / "figures" / "smoke"
+    assert made("--preset", "params/quick.yaml").figures_dir == REPO / "figures" / "quick"
+    assert [made("--preset", p, *f).train for p, f in [
+        ("quick", []), ("paper", []), ("paper", ["--train"]), ("quick", ["--no-train"])]] == [
+        True, False, True, False]

@@ -272,6 +272,31 @@ def pm_table(results: Results) -> pd.DataFrame:
     }).set_index(["strategy", "round"])
 
 
+def round_table(results: Results) -> pd.DataFrame:
+    """One row per pruning round: Pm, and for each strategy its early-stopping iteration (mean,
+    with the range over trials) and the test accuracy there (mean). Round 0, the dense network
+    every strategy starts from, is under the winning ticket only."""
+    s = results.summary
+    rows = pd.DataFrame({"Pm (%)": pd.Series(round_pms(s)).round(1)})
+    rows.index.name = "round"
+    for strategy in results.strategies:
+        runs = s[(s["strategy"] == strategy) & ((s["round"] > 0) | (strategy == "winning_ticket"))]
+        rows[SHORT_NAMES[strategy]] = runs.groupby("round").apply(lambda r: (
+            f"{r.early_stop_iteration.mean():,.0f} ({r.early_stop_iteration.min():,}-"
+            f"{r.early_stop_iteration.max():,}), {100 * r.early_stop_test_accuracy.mean():.2f}%"),
+            include_groups=False)
+    return rows.fillna("")
+
+
+def markdown_table(table: pd.DataFrame, index: bool = False) -> str:
+    """`table` as a Markdown table (for the README)."""
+    if index:
+        table = table.reset_index()
+    cells = lambda row: "| " + " | ".join(str(v).replace("|", "/") for v in row) + " |"  # noqa: E731
+    lines = [cells(table.columns), cells(["---"] * len(table.columns))]
+    return "\n".join(lines + [cells(row) for row in table.itertuples(index=False)])
+
+
 def curves(metrics: pd.DataFrame, split: str = "test", value: str = "accuracy",
            by=("strategy", "round", "iteration")) -> pd.DataFrame:
     """Learning curves (Figure 3): `value` on `split` per iteration, mean/min/max over trials."""

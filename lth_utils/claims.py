@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .analysis import ARCH_NAMES, PM_TOLERANCE, load_results, match_pm_levels, round_pms
+from .analysis import (ARCH_NAMES, PM_TOLERANCE, load_results, markdown_table, match_pm_levels,
+                       round_pms)
 from .config import STRATEGIES, Hparams
 from .errors import LTHError
 from .experiment import results_folder
@@ -275,10 +276,7 @@ def load_runs(results_dir, preset: str) -> dict:
 
 def markdown(evaluated: pd.DataFrame, runs: dict) -> str:
     """The claims table and the runs' protocol notes as Markdown (for the README)."""
-    table = claims_table(evaluated)
-    cells = lambda row: "| " + " | ".join(str(v).replace("|", "/") for v in row) + " |"  # noqa: E731
-    lines = [cells(table.columns), cells(["---"] * len(table.columns))]
-    lines += [cells(row) for row in table.itertuples(index=False)]
     counts = ", ".join(f"{n} {verdict}" for verdict, n in verdict_counts(evaluated).items())
     notes = [f"- {protocol_note(r)}" for r in runs.values()] or ["- no results"]
-    return "\n".join([f"Claims: {counts}.", "", *lines, "", *notes])
+    return "\n".join([f"Claims: {counts}.", "", markdown_table(claims_table(evaluated)), "",
+                      *notes])

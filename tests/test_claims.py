@@ -1,5 +1,8 @@
 """The claims file and the claim evaluation (lth_utils.claims), on hand-made summaries."""
 import math
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -148,3 +151,13 @@ def test_claims_command_prints_the_table_of_a_results_folder(tmp_path, capsys):
     assert "| LeNet-300-100 | When Pm = 21%" in out and "2.00 (1.67 to 2.50) x" in out
     assert "preset `paper`: the paper's protocol. Partial: rounds 0 to 7 of 18 so far." in out
     assert cli.main(["claims", "--claims", str(tmp_path / "none.yaml")]) == 2
+
+
+def test_readme_shows_what_the_committed_results_give():
+    """README's run and claims tables are what scripts/update_readme.py computes from the
+    committed results/*_paper/ files; a run still in progress changes them, and the script
+    brings the README up to date."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "update_readme.py"
+    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,106 @@
+#!/usr/bin/env python
+"""Regenerate README.md's generated parts from the committed paper-protocol results.
+
+    python scripts/update_readme.py [--results results] [--readme README.md] [--check]
+
+For each `results/*_paper/` folder it first writes `metrics.csv.gz` from `metrics.csv` where
+the run left one (gzip level 9, no name or time stamp: the same CSV gives the same bytes), then
+replaces the text between these markers in the README:
+
+    <!-- run: paper --> ... <!-- /run -->       how far each run has come, its provenance and
+                                                 a table of its rounds (analysis.round_table)
+    <!-- claims: paper --> ... <!-- /claims --> the claims table (python -m lth_utils claims)
+
+With --check it changes nothing and exits 1 if the README differs from what it would write.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from lth_utils import analysis, claims  # noqa: E402
+from lth_utils.experiment import plan  # noqa: E402
+
+PRESET = "paper"
+
+
+def compress_metrics(results_dir: Path) -> None:
+    for csv_path in sorted(results_dir.glob(f"*_{PRESET}/metrics.csv")):
+        data = csv_path.read_bytes()
+        target = csv_path.with_name("metrics.csv.gz")
+        tmp = target.with_name(".metrics.csv.gz.tmp")
+        with open(tmp, "wb") as raw, gzip.GzipFile("", "wb", 9, raw, mtime=0) as f:
+            f.write(data)
+        tmp.replace(target)
+
+
+def wall_hours(folder: Path) -> float:
+    """Training wall time of a run: the sum of its groups' seconds in provenance.jsonl."""
+    path = folder / "provenance.jsonl"
+    if not path.exists():
+        return 0.0
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return sum(e.get("seconds", 0.0) for e in events if e.get("event") == "group") / 3600
+
+
+def run_section(runs: dict) -> str:
+    if not runs:
+        return "No paper-protocol results are committed yet."
+    parts = []
+    for r in runs.values():
+        hp, s, p = r.hp, r.summary, r.params
+        last, networks = int(s["round"].max()), len(s.drop_duplicates(
+            ["strategy", "trial", "round"]).query("round > 0 or strategy == 'winning_ticket'"))
+        parts.append(
+            f"**{analysis.ARCH_NAMES[hp.arch]}** (`results/{Path(r.folder).name}/`): rounds 0 "
+            f"to {last} of {hp.rounds} (Pm 100 to {s['pm'].min():.1f}%), {networks} of "
+            f"{len(plan(hp))} networks, {wall_hours(Path(r.folder)):.1f} h of training so far "
+            f"({p.get('machine', '?')}, {p.get('device', '?')}, {p.get('threads', '?')} "
+            f"thread(s), torch {p.get('torch', '?')}). Early-stopping iteration, mean "
+            f"(min-max over {r.trials} trials), and the mean test accuracy there:\n\n"
+            + analysis.markdown_table(analysis.round_table(r), index=True))
+    return "\n\n".join(parts)
+
+
+def replace_block(text: str, tag: str, end: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- {tag}: {PRESET} -->\n)(?:.*?\n)?(<!-- /{end} -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"error: README has no <!-- {tag}: {PRESET} --> ... <!-- /{end} --> "
+                         f"block")
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", default=str(REPO / "results"))
+    ap.add_argument("--readme", default=str(REPO / "README.md"))
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 if the README is not what this would write; change nothing")
+    args = ap.parse_args(argv)
+    results_dir, readme = Path(args.results), Path(args.readme)
+    if not args.check:
+        compress_metrics(results_dir)
+    runs = claims.load_runs(results_dir, PRESET)
+    table = claims.markdown(claims.evaluate_claims(runs, claims.load_claims()), runs)
+    old = readme.read_text()
+    new = replace_block(old, "run", "run", run_section(runs))
+    new = replace_block(new, "claims", "claims", table)
+    if args.check:
+        if new != old:
+            print(f"{readme} is out of date: python scripts/update_readme.py", file=sys.stderr)
+            return 1
+        return 0
+    readme.write_text(new)
+    print(f"updated {readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

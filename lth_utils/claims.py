@@ -20,7 +20,7 @@ from .analysis import (ARCH_NAMES, PM_TOLERANCE, load_results, markdown_table, m
 from .config import STRATEGIES, Hparams
 from .errors import LTHError
 from .experiment import results_folder
-from .paper import FIGURE_2
+from .paper import CONTROLS_PER_POINT, FIGURE_2
 
 CLAIMS_FILE = Path(__file__).resolve().parent.parent / "params" / "claims.yaml"
 
@@ -182,7 +182,8 @@ def measure(claim: Claim, summary: pd.DataFrame) -> Measured | str:
 
 def deviations(hp: Hparams) -> list:
     """How a run's parameters differ from the paper's protocol, e.g. `iterations 4,000
-    (paper 50,000)`; empty for the paper's protocol."""
+    (paper 50,000)`, and how many controls it averages where the paper has more per trial;
+    empty for the paper's protocol."""
     mine, theirs = hp.to_dict(), Hparams.paper(hp.arch, hp.dataset).to_dict()
     out = []
     for key in mine:
@@ -192,6 +193,9 @@ def deviations(hp: Hparams) -> list:
         if key == "eval_limit":  # 0 is the paper's: every example
             fmt = lambda v: f"first {v:,} examples" if v else "all examples"  # noqa: E731
         out.append(f"{key} {fmt(mine[key])} (paper: {fmt(theirs[key])})")
+    for strategy, paper_count in CONTROLS_PER_POINT.items():
+        if strategy in hp.strategies and hp.trials != paper_count:
+            out.append(f"{strategy} {hp.trials} per point, one per trial (paper: {paper_count})")
     return out
 
 

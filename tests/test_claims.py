@@ -1,4 +1,5 @@
 """The claims file and the claim evaluation (lth_utils.claims), on hand-made summaries."""
+import dataclasses
 import math
 import subprocess
 import sys
@@ -108,7 +109,11 @@ def test_staying_above_dense_needs_rounds_down_to_the_claims_pm():
 
 
 def test_deviations_name_what_differs_from_the_paper():
-    assert claims.deviations(Hparams.paper("lenet")) == []
+    assert claims.deviations(dataclasses.replace(Hparams.paper("lenet"), strategies=(
+        "winning_ticket", "oneshot"))) == []
+    assert claims.deviations(Hparams.paper("lenet")) == [
+        "random_reinit 5 per point, one per trial (paper: 15)",
+        "random_sparse 5 per point, one per trial (paper: 10)"]
     quick = claims.deviations(resolve("conv2", None, "quick"))
     assert "iterations 200 (paper: 20,000)" in quick
     assert any(d.startswith("eval_limit first 1,000 examples") for d in quick)
@@ -149,7 +154,8 @@ def test_claims_command_prints_the_table_of_a_results_folder(tmp_path, capsys):
     assert cli.main(["claims", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| LeNet-300-100 | When Pm = 21%" in out and "2.00 (1.67 to 2.50) x" in out
-    assert "preset `paper`: the paper's protocol. Partial: rounds 0 to 7 of 18 so far." in out
+    assert ("preset `paper`: random_reinit 5 per point, one per trial (paper: 15); random_sparse "
+            "5 per point, one per trial (paper: 10). Partial: rounds 0 to 7 of 18 so far.") in out
     assert cli.main(["claims", "--claims", str(tmp_path / "none.yaml")]) == 2
 
 

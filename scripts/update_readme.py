@@ -7,8 +7,10 @@ For each `results/*_paper/` folder it first writes `metrics.csv.gz` from `metric
 the run left one (gzip level 9, no name or time stamp: the same CSV gives the same bytes), then
 replaces the text between these markers in the README:
 
-    <!-- run: paper --> ... <!-- /run -->       how far each run has come, its provenance and
-                                                 a table of its rounds (analysis.round_table)
+    <!-- status: paper --> ... <!-- /status --> one paragraph: how far each run has come and
+                                                 how many claims hold
+    <!-- run: paper --> ... <!-- /run -->       each run's progress, provenance and a table of
+                                                 its rounds (analysis.round_table)
     <!-- claims: paper --> ... <!-- /claims --> the claims table (python -m lth_utils claims)
 
 With --check it changes nothing and exits 1 if the README differs from what it would write.
@@ -50,18 +52,36 @@ def wall_hours(folder: Path) -> float:
     return sum(e.get("seconds", 0.0) for e in events if e.get("event") == "group") / 3600
 
 
+def progress(r) -> str:
+    """How far a run has come, e.g. `rounds 0 to 2 of 18 (Pm 100 to 64.1%), 45 of 365
+    networks`."""
+    s = r.summary
+    networks = len(s.drop_duplicates(["strategy", "trial", "round"]).query(
+        "round > 0 or strategy == 'winning_ticket'"))
+    return (f"rounds 0 to {int(s['round'].max())} of {r.hp.rounds} (Pm 100 to "
+            f"{s['pm'].min():.1f}%), {networks} of {len(plan(r.hp))} networks")
+
+
+def status_section(runs: dict, evaluated) -> str:
+    done = "; ".join(f"{analysis.ARCH_NAMES[arch]}: {progress(r)}" for arch, r in runs.items())
+    missing = [analysis.ARCH_NAMES[a] for a in analysis.ARCH_NAMES if a not in runs]
+    counts = claims.verdict_counts(evaluated)
+    return (f"At the paper's protocol, committed so far: {done or 'nothing'}"
+            + (f"; not run: {', '.join(missing)}" if missing else "") + ". Of the paper's "
+            f"{len(evaluated)} quantitative claims in `params/claims.yaml`, "
+            + ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
+            + " ([the table](#reproduction-the-papers-claims)).")
+
+
 def run_section(runs: dict) -> str:
     if not runs:
         return "No paper-protocol results are committed yet."
     parts = []
     for r in runs.values():
-        hp, s, p = r.hp, r.summary, r.params
-        last, networks = int(s["round"].max()), len(s.drop_duplicates(
-            ["strategy", "trial", "round"]).query("round > 0 or strategy == 'winning_ticket'"))
+        p = r.params
         parts.append(
-            f"**{analysis.ARCH_NAMES[hp.arch]}** (`results/{Path(r.folder).name}/`): rounds 0 "
-            f"to {last} of {hp.rounds} (Pm 100 to {s['pm'].min():.1f}%), {networks} of "
-            f"{len(plan(hp))} networks, {wall_hours(Path(r.folder)):.1f} h of training so far "
+            f"**{analysis.ARCH_NAMES[r.hp.arch]}** (`results/{Path(r.folder).name}/`): "
+            f"{progress(r)}, {wall_hours(Path(r.folder)):.1f} h of training so far "
             f"({p.get('machine', '?')}, {p.get('device', '?')}, {p.get('threads', '?')} "
             f"thread(s), torch {p.get('torch', '?')}). Early-stopping iteration, mean "
             f"(min-max over {r.trials} trials), and the mean test accuracy there:\n\n"
@@ -88,9 +108,11 @@ def main(argv=None) -> int:
     if not args.check:
         compress_metrics(results_dir)
     runs = claims.load_runs(results_dir, PRESET)
-    table = claims.markdown(claims.evaluate_claims(runs, claims.load_claims()), runs)
+    evaluated = claims.evaluate_claims(runs, claims.load_claims())
+    table = claims.markdown(evaluated, runs)
     old = readme.read_text()
-    new = replace_block(old, "run", "run", run_section(runs))
+    new = replace_block(old, "status", "status", status_section(runs, evaluated))
+    new = replace_block(new, "run", "run", run_section(runs))
     new = replace_block(new, "claims", "claims", table)
     if args.check:
         if new != old:

@@ -212,7 +212,8 @@ def experiment(arch: str, preset: str, trials: int | None = None, strategies=Non
         folder = ensure_results(hp, results_dir, data_dir, device, threads, progress)
     elif not (folder / "summary.csv").exists():
         raise LTHError(f"no results for {hp.arch} (preset {hp.preset}) in {folder}; "
-                       f"allow training to run them")
+                       f"`python -m lth_utils run {hp.arch} {hp.dataset} --preset {hp.preset}` "
+                       f"trains them")
     return load_results(folder, hp)
 
 

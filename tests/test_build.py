@@ -181,3 +181,29 @@ def test_figures_folder_and_training_follow_the_preset():
     assert [made("--preset", p, *f).train for p, f in [
         ("quick", []), ("paper", []), ("paper", ["--train"]), ("quick", ["--no-train"])]] == [
         True, False, True, False]
+
+
+def test_committed_figures_were_drawn_from_the_committed_results():
+    """figures/paper/build.json names the results each notebook read and how many of their runs
+    were finished: the committed summary.csv files must hold exactly that many, so that the
+    committed figures are those `python build.py all --preset paper` draws from them."""
+    import importlib.util
+    manifest_path = REPO / "figures" / "paper" / "build.json"
+    if not manifest_path.exists():
+        pytest.skip("no committed paper figures")
+    spec = importlib.util.spec_from_file_location("build_script", REPO / "build.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    from lth_utils.analysis import hparams
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["preset"] == "paper"
+    checked = 0
+    for name, notebook in manifest["notebooks"].items():
+        params = notebook["parameters"]
+        for folder, runs in notebook["results"].items():
+            arch = Path(folder).name.split("_")[0]
+            hp = hparams(arch, "paper", params.get("trials"), params.get("strategies"))
+            done, total = script.experiment_progress(REPO / folder, hp, hp.strategies)
+            assert {"runs": done, "of": total} == runs, (name, folder)
+            checked += 1
+    assert checked > 0

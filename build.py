@@ -379,19 +379,19 @@ def failure_message(name: str, d: dict) -> str:
 
 # --- progress -------------------------------------------------------------------------------
 
-CKPT = re.compile(r"^(?P<arch>[a-z0-9]+)_(?P<strategy>[a-z_]+)_trial(?P<trial>\d+)"
-                  r"_round(?P<round>\d+)_it(?P<it>\d+)\.pt$")
+RESULT = re.compile(r"^(?P<arch>[a-z0-9]+)_(?P<strategy>[a-z_]+)_trial(?P<trial>\d+)"
+                    r"_round(?P<round>\d+)\.json$")
 
 
 def experiment_progress(folder: Path, hp, strategies) -> tuple:
-    """(finished, total) runs of one experiment, from its checkpoints, or from summary.csv
-    where there are none (committed results; README: Results)."""
+    """(finished, total) runs of one experiment, from its result files (units/), or from
+    summary.csv where there are none (committed results; README: Results)."""
     total = hp.trials * (1 + hp.rounds * len(strategies))
-    ckpts, units = folder / "checkpoints", []
-    if ckpts.is_dir():
-        for path in ckpts.iterdir():
-            m = CKPT.match(path.name)
-            if m and int(m["it"]) == hp.iterations:
+    results, units = folder / "units", []
+    if results.is_dir():
+        for path in results.iterdir():
+            m = RESULT.match(path.name)
+            if m:
                 units.append((m["strategy"], int(m["trial"]), int(m["round"])))
     elif (folder / "summary.csv").is_file():
         with open(folder / "summary.csv", newline="") as f:

@@ -13,24 +13,33 @@ Round 0 is the dense network: it is trained once per trial (as the winning ticke
 and is the Pm = 100% point of every strategy. All strategies of one (trial, round) see the
 same data order, so they differ only in their mask and initialization.
 
-A unit (strategy, trial, round) is done when its checkpoint and its result file exist; a rerun
-skips done units, and the CSVs are rebuilt from the result files in a fixed order, so an
-interrupted run, resumed, ends with the same CSVs as an uninterrupted one.
+A unit (strategy, trial, round) is done when its result file exists (written after its
+checkpoint); a rerun skips done units, and the CSVs are rebuilt from the result files in a fixed
+order, so an interrupted run, resumed, ends with the same CSVs as an uninterrupted one.
+
+A run is committed as its CSVs and `frontier.pt`: the checkpoints that its unfinished units
+start from (each trial's dense network and the last finished round of its iterative chains),
+with each weight tensor stored at its unpruned positions only. A clone resumes from these
+files alone: the result files come back from metrics.csv(.gz), the checkpoints from the
+frontier, bit for bit, so a run can go on over several machines or sessions.
 """
 import contextlib
 import csv
+import gzip
 import hashlib
 import io
 import itertools
 import json
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 from tqdm.auto import tqdm
@@ -50,6 +59,7 @@ SUMMARY_COLUMNS = ["arch", "dataset", "strategy", "trial", "round", "pm",
                    "early_stop_iteration", "early_stop_val_loss", "early_stop_test_accuracy",
                    "final_test_accuracy", "final_train_accuracy"]
 CHECKPOINT_FORMAT = "lth_utils.checkpoint/1"
+FRONTIER_FORMAT = "lth_utils.frontier/1"
 ENGINES = ("stacked", "reference")  # engine.py (default) or training.py, one network at a time
 
 
@@ -82,17 +92,18 @@ def write_text(path: Path, text: str) -> None:
 
 # --- checkpoints --------------------------------------------------------------------------------
 
-def read_checkpoint(path) -> dict:
-    """A checkpoint written by this driver, or a one-line LTHError saying why not."""
+def read_checkpoint(path, fmt: str = CHECKPOINT_FORMAT, what: str = "checkpoint") -> dict:
+    """A checkpoint (or frontier) written by this driver, or a one-line LTHError saying why
+    not."""
     path = Path(path)
     if not path.is_file():
-        raise LTHError(f"no checkpoint at {path}")
+        raise LTHError(f"no {what} at {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, foreign pickle, ...: all mean "not readable"
-        raise LTHError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise LTHError(f"{path} is not an lth_utils checkpoint")
+        raise LTHError(f"{path} is not a readable {what} ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
+        raise LTHError(f"{path} is not an lth_utils {what}")
     return ckpt
 
 
@@ -168,7 +179,7 @@ class Experiment:
         return self.dir / "units" / f"{unit.name(self.hp.arch)}.json"
 
     def done(self, unit: Unit) -> bool:
-        return self.result_path(unit).exists() and self.checkpoint_path(unit).exists()
+        return self.result_path(unit).exists()
 
     @property
     def splits(self):
@@ -198,28 +209,49 @@ class Experiment:
 
     def starting_point(self, unit: Unit) -> tuple:
         """(mask, initial parameters, first iteration) of `unit`."""
-        hp, (s, t, r) = self.hp, (unit.strategy, unit.trial, unit.round)
+        return self.mask(unit), *self.initialization(unit)
+
+    def dependencies(self, unit: Unit) -> list:
+        """The units whose checkpoints `unit` starts from (`mask`, `initialization`)."""
+        s, t, r = unit.strategy, unit.trial, unit.round
         dense = Unit("winning_ticket", t, 0)
-        if r == 0:
-            return {n: torch.ones(shape, dtype=torch.bool) for n, shape in self.shapes.items()}, \
-                self.init((t, "init")), 0
+        if r == 0 or s == "random_sparse":
+            return []
         if s in ("winning_ticket", "random_reinit"):
-            previous = self.state(Unit("winning_ticket", t, r - 1))
-            mask = prune_layerwise(self.weights(previous["trained"]), previous["mask"], self.rates)
-            init = self.init((t, "init") if s == "winning_ticket" else (t, s, r))
-            return mask, init, 0
+            return [Unit("winning_ticket", t, r - 1)]
+        if s == "rewind" and r > 1:
+            return [Unit("rewind", t, r - 1), dense]
+        return [dense]  # oneshot, and rewind's first round
+
+    def mask(self, unit: Unit) -> dict:
+        """The mask `unit` trains with: all ones in round 0, then its strategy's."""
+        hp, (s, t, r) = self.hp, (unit.strategy, unit.trial, unit.round)
+        if r == 0:
+            return {n: torch.ones(shape, dtype=torch.bool) for n, shape in self.shapes.items()}
+        if s in ("winning_ticket", "random_reinit", "rewind"):
+            previous = self.state(self.dependencies(unit)[0])
+            return prune_layerwise(self.weights(previous["trained"]), previous["mask"],
+                                   self.rates)
         if s == "random_sparse":
             generator = torch.Generator().manual_seed(derive_seed(hp.seed, t, s, r, "mask"))
-            return random_masks(self.shapes, self.counts(r), generator), self.init((t, s, r)), 0
+            return random_masks(self.shapes, self.counts(r), generator)
         if s == "oneshot":
-            mask = prune_to_counts(self.weights(self.state(dense)["trained"]), self.counts(r))
-            return mask, self.init((t, "init")), 0
-        if s == "rewind":
-            previous = self.state(Unit("rewind", t, r - 1) if r > 1 else dense)
-            mask = prune_layerwise(self.weights(previous["trained"]), previous["mask"], self.rates)
-            rewound = self.state(dense)["rewind" if hp.rewind_iteration else "initial"]
-            return mask, rewound, hp.rewind_iteration
+            dense = self.state(Unit("winning_ticket", t, 0))
+            return prune_to_counts(self.weights(dense["trained"]), self.counts(r))
         raise LTHError(f"unknown strategy {s!r}")
+
+    def initialization(self, unit: Unit) -> tuple:
+        """(parameters before masking, first iteration) of `unit`: the trial's original
+        initialization, a fresh one (random_reinit, random_sparse), or the dense network's
+        weights at iteration k (rewind)."""
+        s, t, r = unit.strategy, unit.trial, unit.round
+        if r == 0 or s in ("winning_ticket", "oneshot"):
+            return self.init((t, "init")), 0
+        if s == "rewind":
+            dense = self.state(Unit("winning_ticket", t, 0))
+            k = self.hp.rewind_iteration
+            return dense["rewind" if k else "initial"], k
+        return self.init((t, s, r)), 0
 
     def groups(self) -> list:
         """The units trained together: one round's trials x strategies (they depend only on
@@ -294,21 +326,100 @@ class Experiment:
         return out
 
     def save_unit(self, unit: Unit, mask: dict, initial: dict, trained: dict, result) -> None:
-        """The unit's checkpoint, then its result file: it is done once both exist."""
+        """The unit's checkpoint, then its result file: it is done once its result exists."""
+        self.save_checkpoint(unit, mask, initial, trained, result.snapshot)
+        record = {"strategy": unit.strategy, "trial": unit.trial, "round": unit.round,
+                  "pm": self._states[unit]["pm"], "evals": result.evals}
+        write_text(self.result_path(unit), json.dumps(record))
+
+    def save_checkpoint(self, unit: Unit, mask: dict, initial: dict, trained: dict,
+                        snapshot: dict | None = None) -> None:
         pm = percent_remaining(mask_counts(mask), self.sizes)
         cpu = lambda d: {k: v.detach().cpu() for k, v in d.items()}  # noqa: E731
         ckpt = {"format": CHECKPOINT_FORMAT, "hparams": self.hp.to_dict(),
                 "strategy": unit.strategy, "trial": unit.trial, "round": unit.round, "pm": pm,
                 "iteration": self.hp.iterations, "mask": cpu(mask), "initial": cpu(initial),
                 "trained": cpu(trained)}
-        if result.snapshot is not None:
-            ckpt["rewind"] = cpu(result.snapshot)
+        if snapshot is not None:
+            ckpt["rewind"] = cpu(snapshot)
         with atomic_path(self.checkpoint_path(unit)) as tmp:
             torch.save(ckpt, tmp)
         self._states[unit] = ckpt
-        record = {"strategy": unit.strategy, "trial": unit.trial, "round": unit.round, "pm": pm,
-                  "evals": result.evals}
-        write_text(self.result_path(unit), json.dumps(record))
+
+    # the frontier: what a committed run needs to go on
+    @property
+    def frontier_path(self) -> Path:
+        return self.dir / "frontier.pt"
+
+    def frontier(self) -> list:
+        """The finished units that unfinished ones start from, in plan order."""
+        units = plan(self.hp)
+        needed = {d for u in units if not self.done(u) for d in self.dependencies(u)}
+        return [u for u in units if u in needed and self.done(u)]
+
+    def write_frontier(self) -> None:
+        """frontier.pt: the frontier's checkpoints, each weight tensor at its unpruned positions
+        only (the pruned ones hold the masked initialization); none once the run is complete."""
+        units = self.frontier()
+        if not units:
+            self.frontier_path.unlink(missing_ok=True)
+            return
+        packed = []
+        for unit in units:
+            ckpt = self.state(unit)
+            mask = ckpt["mask"]
+            entry = {"strategy": unit.strategy, "trial": unit.trial, "round": unit.round,
+                     "mask": {n: torch.from_numpy(np.packbits(m.numpy())) for n, m in
+                              mask.items()},
+                     "trained": self.unpruned(ckpt["trained"], mask)}
+            if "rewind" in ckpt:
+                entry["rewind"] = self.unpruned(ckpt["rewind"], mask)
+            packed.append(entry)
+        with atomic_path(self.frontier_path) as tmp:
+            torch.save({"format": FRONTIER_FORMAT, "science": self.hp.science(),
+                        "units": packed}, tmp)
+
+    def unpruned(self, parameters: dict, mask: dict) -> dict:
+        """`parameters` with each masked weight tensor reduced to its unpruned values."""
+        out = dict(parameters)
+        for name, m in mask.items():
+            key = LotteryNet.weight_key(name)
+            out[key] = parameters[key][m]
+        return out
+
+    def restore(self) -> None:
+        """Make a committed folder resumable: each finished unit's result file from
+        metrics.csv(.gz), and the checkpoints of frontier.pt as they were written."""
+        frontier = read_checkpoint(self.frontier_path, FRONTIER_FORMAT, "frontier")
+        if frontier.get("science") != self.hp.science():
+            raise LTHError(f"{self.frontier_path} belongs to other parameters; "
+                           f"choose another --out")
+        records = read_metrics(self.dir)
+        for entry in frontier["units"]:  # in plan order: a dense run before what it starts
+            unit = Unit(entry["strategy"], entry["trial"], entry["round"])
+            mask = {n: torch.from_numpy(np.unpackbits(entry["mask"][n].numpy(),
+                                                      count=self.sizes[n]).astype(bool))
+                    .reshape(shape) for n, shape in self.shapes.items()}
+            initial = self.masked(self.initialization(unit)[0], mask)
+            fill = lambda values: self.filled(initial, values, mask)  # noqa: E731
+            self.save_checkpoint(unit, mask, initial, fill(entry["trained"]),
+                                 fill(entry["rewind"]) if "rewind" in entry else None)
+        units = self.dir / "units"  # last, and at once: the folder is resumable once it exists
+        shutil.rmtree(units.with_name("units.partial"), ignore_errors=True)
+        for record in records:
+            unit = Unit(record["strategy"], record["trial"], record["round"])
+            write_text(units.with_name("units.partial") / self.result_path(unit).name,
+                       json.dumps(record))
+        units.with_name("units.partial").rename(units)
+
+    def filled(self, initial: dict, values: dict, mask: dict) -> dict:
+        """The inverse of `unpruned`: pruned weights keep their (masked) initial values."""
+        out = dict(values)
+        for name, m in mask.items():
+            key = LotteryNet.weight_key(name)
+            out[key] = initial[key].clone()
+            out[key][m] = values[key]
+        return out
 
     # results
     def write_params(self, extra: dict) -> None:
@@ -346,12 +457,16 @@ class Experiment:
         """Run every unit not yet done; return the results folder."""
         groups = self.groups()
         todo = [g for g in groups if not all(self.done(u) for u in g)]
+        committed = (self.dir / "summary.csv").exists() and not (self.dir / "units").exists()
         if todo:
-            if (self.dir / "summary.csv").exists() and not (self.dir / "units").exists():
+            if committed and not self.frontier_path.exists():
                 raise LTHError(f"{self.dir} holds results without their training state "
-                               f"(units/, checkpoints/), as committed; they cannot be resumed: "
+                               f"(units/, checkpoints/ or frontier.pt); they cannot be resumed: "
                                f"choose another --out")
             self.splits  # missing data fails here, before anything is written
+            if committed:
+                self.restore()
+                todo = [g for g in groups if not all(self.done(u) for u in g)]
         self.write_params(provenance or {})
         if todo:
             self.log({"event": "start", **(provenance or {})})
@@ -367,6 +482,7 @@ class Experiment:
                           unit="it", mininterval=0.5) as inner:
                     self.run_group(group, inner)
                 self.write_csvs()  # the CSVs always hold every finished unit
+                self.write_frontier()
                 bar.update(len(group))
         finally:
             bar.close()
@@ -382,6 +498,26 @@ def read_params(path) -> Hparams:
     except Exception:
         raise LTHError(f"{path} is not a parameters file of this project; "
                        f"choose another --out") from None
+
+
+def read_metrics(folder: Path) -> list:
+    """The result records (strategy, trial, round, pm, evals) of metrics.csv, or of its
+    gzip-compressed copy as committed, in file order."""
+    path = folder / "metrics.csv"
+    opener = open if path.exists() else gzip.open
+    path = path if path.exists() else folder / "metrics.csv.gz"
+    if not path.exists():
+        raise LTHError(f"{folder} has summary.csv but no metrics.csv(.gz) to resume from")
+    records = {}
+    with opener(path, "rt", newline="") as f:
+        for row in csv.DictReader(f):
+            key = (row["strategy"], int(row["trial"]), int(row["round"]))
+            record = records.setdefault(key, {"strategy": key[0], "trial": key[1],
+                                              "round": key[2], "pm": float(row["pm"]),
+                                              "evals": []})
+            record["evals"].append([int(row["iteration"]), row["split"], float(row["loss"]),
+                                    float(row["accuracy"])])
+    return list(records.values())
 
 
 def summarize(evals: list) -> list:

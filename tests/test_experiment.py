@@ -331,9 +331,9 @@ def test_rerun_with_other_parameters_is_refused(reference, tmp_path, data_dir, m
     assert trained == []
 
 
-def test_committed_results_are_read_and_never_resumed(reference, tmp_path, data_dir):
+def test_committed_results_are_read_as_they_are(reference, tmp_path, data_dir):
     """A folder as committed (params.yaml, summary.csv, metrics.csv.gz; no units/ or
-    checkpoints/) is complete and read as is; a partial one is never retrained in place."""
+    checkpoints/) is complete and read as is; a partial one without frontier.pt is refused."""
     from lth_utils import analysis
     folder = tmp_path / reference.name
     folder.mkdir()
@@ -354,6 +354,70 @@ def test_committed_results_are_read_and_never_resumed(reference, tmp_path, data_
     with pytest.raises(LTHError, match="without their training state"):
         run(HP, tmp_path, data_dir)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+COMMITTED = ("params.yaml", "summary.csv", "metrics.csv.gz", "provenance.jsonl", "frontier.pt")
+
+
+def commit_files(folder, into):
+    """What a commit of a results folder holds (.gitignore): the CSVs, metrics compressed."""
+    into.mkdir(parents=True)
+    (folder / "metrics.csv.gz").write_bytes(gzip.compress((folder / "metrics.csv").read_bytes()))
+    for name in COMMITTED:
+        if (folder / name).exists():
+            shutil.copy(folder / name, into)
+
+
+def test_a_committed_partial_run_resumes_from_its_files_alone(reference, tmp_path, data_dir,
+                                                              monkeypatch):
+    """A run stopped after round 1 and committed (CSVs and frontier.pt, no checkpoints)
+    goes on in a fresh folder to the CSVs of an uninterrupted run: the frontier's checkpoints
+    come back bit for bit, and the finished units are not trained again."""
+    original = Experiment.run_group
+    first = Experiment(HP, tmp_path).groups()[:2]
+
+    def stop_after_round_1(self, units, progress=None):
+        if units not in first:
+            raise KeyboardInterrupt
+        original(self, units, progress)
+
+    monkeypatch.setattr(Experiment, "run_group", stop_after_round_1)
+    with pytest.raises(KeyboardInterrupt):
+        run(HP, tmp_path / "local", data_dir)
+    local = Experiment(HP, tmp_path / "local")
+    assert local.frontier() == [Unit("winning_ticket", 0, 0), Unit("winning_ticket", 0, 1),
+                                Unit("rewind", 0, 1)]
+    commit_files(local.dir, tmp_path / "clone" / local.dir.name)
+
+    ran = []
+    monkeypatch.setattr(Experiment, "run_group", lambda self, units, progress=None:
+                        ran.append(units) or original(self, units, progress))
+    folder = run(HP, tmp_path / "clone", data_dir)
+    assert ran == Experiment(HP, tmp_path).groups()[2:]
+    assert read_bytes(folder) == read_bytes(reference)
+    clone = Experiment(HP, tmp_path / "clone")
+    for unit in local.frontier():
+        before, after = local.state(unit), read_checkpoint(clone.checkpoint_path(unit))
+        assert before.keys() == after.keys()
+        for part in ("mask", "initial", "trained") + (("rewind",) if "rewind" in before else ()):
+            assert before[part].keys() == after[part].keys()
+            for key, tensor in before[part].items():  # bit for bit, the sign of zero too
+                same = tensor.view(torch.int32) if tensor.is_floating_point() else tensor
+                other = after[part][key]
+                assert torch.equal(same, other.view(torch.int32) if other.is_floating_point()
+                                   else other), (unit, part, key)
+    assert not clone.frontier_path.exists()  # a complete run needs no frontier
+
+
+def test_an_unreadable_frontier_is_one_line(reference, tmp_path, data_dir):
+    folder = tmp_path / reference.name
+    commit_files(reference, folder)
+    lines = (folder / "summary.csv").read_text().splitlines()
+    (folder / "summary.csv").write_text("\n".join(lines[:-1]) + "\n")
+    (folder / "frontier.pt").write_bytes(b"not a frontier")
+    with pytest.raises(LTHError, match="not a readable frontier"):
+        run(HP, tmp_path, data_dir)
+    assert not (folder / "units").exists()
 
 
 def test_provenance_log_records_each_group(reference):

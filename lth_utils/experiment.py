@@ -17,11 +17,13 @@ A unit (strategy, trial, round) is done when its result file exists (written aft
 checkpoint); a rerun skips done units, and the CSVs are rebuilt from the result files in a fixed
 order, so an interrupted run, resumed, ends with the same CSVs as an uninterrupted one.
 
-A run is committed as its CSVs and `frontier.pt`: the checkpoints that its unfinished units
-start from (each trial's dense network and the last finished round of its iterative chains),
-with each weight tensor stored at its unpruned positions only. A clone resumes from these
-files alone: the result files come back from metrics.csv(.gz), the checkpoints from the
-frontier, bit for bit, so a run can go on over several machines or sessions.
+A run is committed as its CSVs and `frontier/`: one file for each checkpoint that its
+unfinished units start from (each trial's dense network and the last finished round of its
+iterative chains), each weight tensor stored at its unpruned positions only. A clone resumes
+from these files alone: the result files come back from metrics.csv(.gz), the checkpoints from
+the frontier, bit for bit, so a run can go on over several machines or sessions. A frontier
+file is written once and deleted when no unfinished unit needs it, so the dense networks'
+files stay the same from the first round to the last.
 """
 import contextlib
 import csv
@@ -348,8 +350,11 @@ class Experiment:
 
     # the frontier: what a committed run needs to go on
     @property
-    def frontier_path(self) -> Path:
-        return self.dir / "frontier.pt"
+    def frontier_dir(self) -> Path:
+        return self.dir / "frontier"
+
+    def frontier_path(self, unit: Unit) -> Path:
+        return self.frontier_dir / f"{unit.name(self.hp.arch)}.pt"
 
     def frontier(self) -> list:
         """The finished units that unfinished ones start from, in plan order."""
@@ -358,26 +363,30 @@ class Experiment:
         return [u for u in units if u in needed and self.done(u)]
 
     def write_frontier(self) -> None:
-        """frontier.pt: the frontier's checkpoints, each weight tensor at its unpruned positions
-        only (the pruned ones hold the masked initialization); none once the run is complete."""
+        """frontier/: a file for each frontier unit not written yet, each weight tensor at its
+        unpruned positions only (the pruned ones hold the masked initialization); the files of
+        units no longer needed are deleted, and the folder once the run is complete."""
         units = self.frontier()
-        if not units:
-            self.frontier_path.unlink(missing_ok=True)
-            return
-        packed = []
         for unit in units:
+            if self.frontier_path(unit).exists():
+                continue
             ckpt = self.state(unit)
             mask = ckpt["mask"]
-            entry = {"strategy": unit.strategy, "trial": unit.trial, "round": unit.round,
+            entry = {"format": FRONTIER_FORMAT, "science": self.hp.science(),
+                     "strategy": unit.strategy, "trial": unit.trial, "round": unit.round,
                      "mask": {n: torch.from_numpy(np.packbits(m.numpy())) for n, m in
                               mask.items()},
                      "trained": self.unpruned(ckpt["trained"], mask)}
             if "rewind" in ckpt:
                 entry["rewind"] = self.unpruned(ckpt["rewind"], mask)
-            packed.append(entry)
-        with atomic_path(self.frontier_path) as tmp:
-            torch.save({"format": FRONTIER_FORMAT, "science": self.hp.science(),
-                        "units": packed}, tmp)
+            with atomic_path(self.frontier_path(unit)) as tmp:
+                torch.save(entry, tmp)
+        keep = {self.frontier_path(u) for u in units}
+        for path in self.frontier_dir.glob("*.pt"):
+            if path not in keep:
+                path.unlink()
+        if not units and self.frontier_dir.exists():
+            self.frontier_dir.rmdir()
 
     def unpruned(self, parameters: dict, mask: dict) -> dict:
         """`parameters` with each masked weight tensor reduced to its unpruned values."""
@@ -389,13 +398,14 @@ class Experiment:
 
     def restore(self) -> None:
         """Make a committed folder resumable: each finished unit's result file from
-        metrics.csv(.gz), and the checkpoints of frontier.pt as they were written."""
-        frontier = read_checkpoint(self.frontier_path, FRONTIER_FORMAT, "frontier")
-        if frontier.get("science") != self.hp.science():
-            raise LTHError(f"{self.frontier_path} belongs to other parameters; "
+        metrics.csv(.gz), and the checkpoints of frontier/ as they were written."""
+        entries = [read_checkpoint(path, FRONTIER_FORMAT, "frontier file")
+                   for path in sorted(self.frontier_dir.glob("*.pt"))]
+        if any(entry.get("science") != self.hp.science() for entry in entries):
+            raise LTHError(f"{self.frontier_dir} belongs to other parameters; "
                            f"choose another --out")
         records = read_metrics(self.dir)
-        for entry in frontier["units"]:  # in plan order: a dense run before what it starts
+        for entry in sorted(entries, key=lambda e: e["round"]):  # dense runs first
             unit = Unit(entry["strategy"], entry["trial"], entry["round"])
             mask = {n: torch.from_numpy(np.unpackbits(entry["mask"][n].numpy(),
                                                       count=self.sizes[n]).astype(bool))
@@ -459,9 +469,9 @@ class Experiment:
         todo = [g for g in groups if not all(self.done(u) for u in g)]
         committed = (self.dir / "summary.csv").exists() and not (self.dir / "units").exists()
         if todo:
-            if committed and not self.frontier_path.exists():
+            if committed and not self.frontier_dir.exists():
                 raise LTHError(f"{self.dir} holds results without their training state "
-                               f"(units/, checkpoints/ or frontier.pt); they cannot be resumed: "
+                               f"(units/, checkpoints/ or frontier/); they cannot be resumed: "
                                f"choose another --out")
             self.splits  # missing data fails here, before anything is written
             if committed:

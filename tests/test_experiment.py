@@ -333,7 +333,7 @@ def test_rerun_with_other_parameters_is_refused(reference, tmp_path, data_dir, m
 
 def test_committed_results_are_read_as_they_are(reference, tmp_path, data_dir):
     """A folder as committed (params.yaml, summary.csv, metrics.csv.gz; no units/ or
-    checkpoints/) is complete and read as is; a partial one without frontier.pt is refused."""
+    checkpoints/) is complete and read as is; a partial one without frontier/ is refused."""
     from lth_utils import analysis
     folder = tmp_path / reference.name
     folder.mkdir()
@@ -356,21 +356,23 @@ def test_committed_results_are_read_as_they_are(reference, tmp_path, data_dir):
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
-COMMITTED = ("params.yaml", "summary.csv", "metrics.csv.gz", "provenance.jsonl", "frontier.pt")
+COMMITTED = ("params.yaml", "summary.csv", "metrics.csv.gz", "provenance.jsonl")
 
 
 def commit_files(folder, into):
-    """What a commit of a results folder holds (.gitignore): the CSVs, metrics compressed."""
+    """What a commit of a results folder holds (.gitignore): the CSVs, metrics compressed, and
+    the frontier."""
     into.mkdir(parents=True)
     (folder / "metrics.csv.gz").write_bytes(gzip.compress((folder / "metrics.csv").read_bytes()))
     for name in COMMITTED:
-        if (folder / name).exists():
-            shutil.copy(folder / name, into)
+        shutil.copy(folder / name, into)
+    if (folder / "frontier").exists():
+        shutil.copytree(folder / "frontier", into / "frontier")
 
 
 def test_a_committed_partial_run_resumes_from_its_files_alone(reference, tmp_path, data_dir,
                                                               monkeypatch):
-    """A run stopped after round 1 and committed (CSVs and frontier.pt, no checkpoints)
+    """A run stopped after round 1 and committed (CSVs and frontier/, no checkpoints)
     goes on in a fresh folder to the CSVs of an uninterrupted run: the frontier's checkpoints
     come back bit for bit, and the finished units are not trained again."""
     original = Experiment.run_group
@@ -387,6 +389,8 @@ def test_a_committed_partial_run_resumes_from_its_files_alone(reference, tmp_pat
     local = Experiment(HP, tmp_path / "local")
     assert local.frontier() == [Unit("winning_ticket", 0, 0), Unit("winning_ticket", 0, 1),
                                 Unit("rewind", 0, 1)]
+    assert sorted(local.frontier_dir.iterdir()) == sorted(map(local.frontier_path,
+                                                              local.frontier()))
     commit_files(local.dir, tmp_path / "clone" / local.dir.name)
 
     ran = []
@@ -406,7 +410,7 @@ def test_a_committed_partial_run_resumes_from_its_files_alone(reference, tmp_pat
                 other = after[part][key]
                 assert torch.equal(same, other.view(torch.int32) if other.is_floating_point()
                                    else other), (unit, part, key)
-    assert not clone.frontier_path.exists()  # a complete run needs no frontier
+    assert not clone.frontier_dir.exists()  # a complete run needs no frontier
 
 
 def test_an_unreadable_frontier_is_one_line(reference, tmp_path, data_dir):
@@ -414,8 +418,9 @@ def test_an_unreadable_frontier_is_one_line(reference, tmp_path, data_dir):
     commit_files(reference, folder)
     lines = (folder / "summary.csv").read_text().splitlines()
     (folder / "summary.csv").write_text("\n".join(lines[:-1]) + "\n")
-    (folder / "frontier.pt").write_bytes(b"not a frontier")
-    with pytest.raises(LTHError, match="not a readable frontier"):
+    (folder / "frontier").mkdir()
+    (folder / "frontier" / "lenet_winning_ticket_trial0_round0.pt").write_bytes(b"not one")
+    with pytest.raises(LTHError, match="not a readable frontier file"):
         run(HP, tmp_path, data_dir)
     assert not (folder / "units").exists()
 

@@ -329,13 +329,13 @@ class Experiment:
 
     def save_unit(self, unit: Unit, mask: dict, initial: dict, trained: dict, result) -> None:
         """The unit's checkpoint, then its result file: it is done once its result exists."""
-        self.save_checkpoint(unit, mask, initial, trained, result.snapshot)
+        ckpt = self.save_checkpoint(unit, mask, initial, trained, result.snapshot)
         record = {"strategy": unit.strategy, "trial": unit.trial, "round": unit.round,
-                  "pm": self._states[unit]["pm"], "evals": result.evals}
+                  "pm": ckpt["pm"], "evals": result.evals}
         write_text(self.result_path(unit), json.dumps(record))
 
     def save_checkpoint(self, unit: Unit, mask: dict, initial: dict, trained: dict,
-                        snapshot: dict | None = None) -> None:
+                        snapshot: dict | None = None) -> dict:
         pm = percent_remaining(mask_counts(mask), self.sizes)
         cpu = lambda d: {k: v.detach().cpu() for k, v in d.items()}  # noqa: E731
         ckpt = {"format": CHECKPOINT_FORMAT, "hparams": self.hp.to_dict(),
@@ -347,6 +347,7 @@ class Experiment:
         with atomic_path(self.checkpoint_path(unit)) as tmp:
             torch.save(ckpt, tmp)
         self._states[unit] = ckpt
+        return ckpt
 
     # the frontier: what a committed run needs to go on
     @property
@@ -414,13 +415,13 @@ class Experiment:
             fill = lambda values: self.filled(initial, values, mask)  # noqa: E731
             self.save_checkpoint(unit, mask, initial, fill(entry["trained"]),
                                  fill(entry["rewind"]) if "rewind" in entry else None)
-        units = self.dir / "units"  # last, and at once: the folder is resumable once it exists
-        shutil.rmtree(units.with_name("units.partial"), ignore_errors=True)
+        # units/ last, and at once: the folder counts as resumable once it exists
+        partial = self.dir / "units.partial"
+        shutil.rmtree(partial, ignore_errors=True)
         for record in records:
             unit = Unit(record["strategy"], record["trial"], record["round"])
-            write_text(units.with_name("units.partial") / self.result_path(unit).name,
-                       json.dumps(record))
-        units.with_name("units.partial").rename(units)
+            write_text(partial / self.result_path(unit).name, json.dumps(record))
+        partial.rename(self.dir / "units")
 
     def filled(self, initial: dict, values: dict, mask: dict) -> dict:
         """The inverse of `unpruned`: pruned weights keep their (masked) initial values."""
@@ -513,13 +514,12 @@ def read_params(path) -> Hparams:
 def read_metrics(folder: Path) -> list:
     """The result records (strategy, trial, round, pm, evals) of metrics.csv, or of its
     gzip-compressed copy as committed, in file order."""
-    path = folder / "metrics.csv"
-    opener = open if path.exists() else gzip.open
-    path = path if path.exists() else folder / "metrics.csv.gz"
-    if not path.exists():
+    plain, packed = folder / "metrics.csv", folder / "metrics.csv.gz"
+    if not plain.exists() and not packed.exists():
         raise LTHError(f"{folder} has summary.csv but no metrics.csv(.gz) to resume from")
     records = {}
-    with opener(path, "rt", newline="") as f:
+    with (open(plain, newline="") if plain.exists() else
+          gzip.open(packed, "rt", newline="")) as f:
         for row in csv.DictReader(f):
             key = (row["strategy"], int(row["trial"]), int(row["round"]))
             record = records.setdefault(key, {"strategy": key[0], "trial": key[1],

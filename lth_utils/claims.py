@@ -17,12 +17,10 @@ import yaml
 
 from .analysis import (ARCH_NAMES, PM_TOLERANCE, load_results, markdown_table, match_pm_levels,
                        round_pms)
-from .config import STRATEGIES, Hparams
+from .config import CLAIMS_FILE, STRATEGIES, Hparams
 from .errors import LTHError
 from .experiment import results_folder
 from .paper import CONTROLS_PER_POINT, FIGURE_2
-
-CLAIMS_FILE = Path(__file__).resolve().parent.parent / "params" / "claims.yaml"
 
 # measure name -> (unit, the keys it takes)
 MEASURES = {

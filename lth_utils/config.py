@@ -16,6 +16,7 @@ from .errors import LTHError
 from .training import PRECISIONS
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "params"
+CLAIMS_FILE = PRESETS_DIR / "claims.yaml"  # the paper's claims (lth_utils.claims), not a preset
 STRATEGIES = ("winning_ticket", "random_reinit", "random_sparse", "oneshot", "rewind")
 
 
@@ -125,7 +126,7 @@ OVERRIDABLE = {f.name for f in dataclasses.fields(Hparams)} - {"arch", "dataset"
 
 
 def available_presets() -> list:
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml") if p != CLAIMS_FILE)
 
 
 def read_preset(name_or_path: str) -> dict:
@@ -133,7 +134,7 @@ def read_preset(name_or_path: str) -> dict:
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = PRESETS_DIR / f"{name_or_path}.yaml"
-    if not path.exists():
+    if not path.exists() or path.resolve() == CLAIMS_FILE:
         raise LTHError(f"unknown preset {name_or_path!r}; choose one of "
                        f"{', '.join(available_presets())} or give a .yaml path")
     try:

@@ -24,6 +24,13 @@ def test_the_three_presets_exist():
     assert set(PRESETS) <= set(available_presets())
 
 
+@pytest.mark.parametrize("name", ["claims", "params/claims.yaml"])
+def test_the_claims_file_is_not_a_preset(name):
+    assert "claims" not in available_presets()
+    with pytest.raises(LTHError, match="unknown preset .*choose one of paper, quick, smoke"):
+        read_preset(str(PRESETS_DIR.parent / name) if "/" in name else name)
+
+
 def test_paper_hparams_are_figure_2():
     hp = Hparams.paper("conv4")
     assert (hp.iterations, hp.learning_rate, hp.batch_size, hp.rounds) == (25_000, 3e-4, 60, 22)

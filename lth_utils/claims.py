@@ -264,6 +264,26 @@ def verdict_counts(evaluated: pd.DataFrame) -> dict:
     return {v: int(counts.get(v, 0)) for v in VERDICTS}
 
 
+def verdict_summary(evaluated: pd.DataFrame) -> str:
+    """The counts, then which claims hold and which do not, by id, each that does not with
+    the paper's value and this run's: `1 holds, 1 does not hold, 19 not run. Holds:
+    lenet-pm-round3. Does not hold: lenet-speedup-vs-reinit (paper 2.51 ± 0.75 x, this run
+    1.62 x at Pm 21.1%).`"""
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in verdict_counts(evaluated).items())
+    shown = claims_table(evaluated).assign(id=evaluated["id"])
+    which = []
+    for verdict in ("holds", "does not hold"):
+        rows = shown[shown["verdict"] == verdict]
+        if verdict == "holds":
+            names = rows["id"]
+        else:
+            names = [f"{r.id} (paper {r.paper}, this run {r['this run']} at Pm {r['at Pm (%)']}%)"
+                     for _, r in rows.iterrows()]
+        if len(rows):
+            which.append(f"{verdict.capitalize()}: {', '.join(names)}.")
+    return " ".join([f"{counts}.", *which])
+
+
 
 def load_runs(results_dir, preset: str) -> dict:
     """{network: Results} of every network with results of `preset` in `results_dir`
@@ -278,7 +298,7 @@ def load_runs(results_dir, preset: str) -> dict:
 
 def markdown(evaluated: pd.DataFrame, runs: dict) -> str:
     """The claims table and the runs' protocol notes as Markdown (for the README)."""
-    counts = ", ".join(f"{n} {verdict}" for verdict, n in verdict_counts(evaluated).items())
     notes = [f"- {protocol_note(r)}" for r in runs.values()] or ["- no results"]
-    return "\n".join([f"Claims: {counts}.", "", markdown_table(claims_table(evaluated)), "",
+    return "\n".join([f"Claims: {verdict_summary(evaluated)}", "",
+                      markdown_table(claims_table(evaluated)), "",
                       *notes])

@@ -65,12 +65,10 @@ def progress(r) -> str:
 def status_section(runs: dict, evaluated) -> str:
     done = "; ".join(f"{analysis.ARCH_NAMES[arch]}: {progress(r)}" for arch, r in runs.items())
     missing = [analysis.ARCH_NAMES[a] for a in analysis.ARCH_NAMES if a not in runs]
-    counts = claims.verdict_counts(evaluated)
     return (f"At the paper's protocol, committed so far: {done or 'nothing'}"
             + (f"; not run: {', '.join(missing)}" if missing else "") + ". Of the paper's "
-            f"{len(evaluated)} quantitative claims in `params/claims.yaml`, "
-            + ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
-            + " ([the table](#reproduction-the-papers-claims)).")
+            f"{len(evaluated)} quantitative claims in `params/claims.yaml` "
+            f"([the table](#reproduction-the-papers-claims)): {claims.verdict_summary(evaluated)}")
 
 
 def run_section(runs: dict) -> str:

@@ -93,6 +93,10 @@ def test_a_claim_that_fails_is_reported_as_failing():
     table = claims.evaluate_claims(lenet(DENSE + slow), claims.load_claims())
     row = table.set_index("id").loc["lenet-speedup-vs-reinit"]
     assert row["verdict"] == "does not hold" and row["value"] == pytest.approx(1000 / 900)
+    said = claims.verdict_summary(table)
+    assert said.startswith("4 holds, 1 does not hold, 16 not run. Holds: lenet-pm-round7, ")
+    assert said.endswith("Does not hold: lenet-speedup-vs-reinit (paper 2.51 ± 0.75 x, "
+                         "this run 1.11 x at Pm 21.1%).")
 
 
 def test_staying_above_dense_needs_rounds_down_to_the_claims_pm():

@@ -271,18 +271,12 @@ def verdict_summary(evaluated: pd.DataFrame) -> str:
     1.62 x at Pm 21.1%).`"""
     counts = ", ".join(f"{n} {verdict}" for verdict, n in verdict_counts(evaluated).items())
     shown = claims_table(evaluated).assign(id=evaluated["id"])
-    which = []
-    for verdict in ("holds", "does not hold"):
-        rows = shown[shown["verdict"] == verdict]
-        if verdict == "holds":
-            names = rows["id"]
-        else:
-            names = [f"{r.id} (paper {r.paper}, this run {r['this run']} at Pm {r['at Pm (%)']}%)"
-                     for _, r in rows.iterrows()]
-        if len(rows):
-            which.append(f"{verdict.capitalize()}: {', '.join(names)}.")
+    holds = list(shown.loc[shown["verdict"] == "holds", "id"])
+    fails = [f"{r.id} (paper {r.paper}, this run {r['this run']} at Pm {r['at Pm (%)']}%)"
+             for _, r in shown[shown["verdict"] == "does not hold"].iterrows()]
+    which = ([f"Holds: {', '.join(holds)}."] if holds else []) + \
+        ([f"Does not hold: {', '.join(fails)}."] if fails else [])
     return " ".join([f"{counts}.", *which])
-
 
 
 def load_runs(results_dir, preset: str) -> dict:

@@ -33,7 +33,7 @@ from .engine import SPARSE_BELOW, StackedNet, train_stacked
 from .models import LotteryNet, build_layers
 from .paper import DATASETS, FIGURE_2
 from .pruning import random_masks
-from .training import train
+from .training import PRECISIONS, set_tensor_cores, train
 
 BATCH = 60
 EVAL_EVERY = 100
@@ -82,6 +82,7 @@ def networks(arch, dataset, k, device, density=0.5):
 
 def typical_loop(arch, dataset, splits, iterations, learning_rate, device, density):
     """The usual public implementation: DataLoaders, masks re-applied after every step."""
+    set_tensor_cores("float32")
     (mask, params), = networks(arch, dataset, 1, device, density)
     model = build_layers(arch, DATASETS[dataset][:3], DATASETS[dataset][3]).to(device)
     model.load_state_dict({k.removeprefix("layers."): v for k, v in params.items()})
@@ -149,7 +150,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, nargs="+", default=[1])
-    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+    p.add_argument("--precision", default="float32", choices=PRECISIONS,
                    help="the engine's precision (the loops it is compared with stay float32)")
     p.add_argument("--density", type=float, default=0.5,
                    help="fraction of each layer's weights kept (random masks; default 0.5); at "

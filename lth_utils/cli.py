@@ -45,8 +45,9 @@ def parser() -> argparse.ArgumentParser:
                           "or reference (one network at a time)")
     run.add_argument("--max-models", type=int, default=0,
                      help="at most this many networks in one batched computation (0: a round)")
-    run.add_argument("--precision", help="float32 (the paper's, default) or bfloat16 "
-                                         "(bf16 autocast: faster, slightly different numbers)")
+    run.add_argument("--precision", help="float32 (the paper's, default), tf32 (CUDA tensor "
+                                         "cores) or bfloat16 (bf16 autocast); the last two are "
+                                         "faster, with slightly different numbers")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     ev = sub.add_parser("evaluate", help="loss and accuracy of a checkpoint")

@@ -44,7 +44,7 @@ class Hparams:
     eval_limit: int = 0            # evaluate on the first N examples of each split; 0: all
     validation_size: int = paper.VALIDATION_SIZE
     normalization: str = "standardize"
-    precision: str = "float32"     # "bfloat16": forward passes under bf16 autocast (faster)
+    precision: str = "float32"     # "tf32" (CUDA) or "bfloat16" autocast: faster, not the paper's
     seed: int = 0
 
     @classmethod

@@ -15,12 +15,22 @@ import torch.nn.functional as F
 from .data import Splits
 
 EVAL_CHUNK = 1000
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "tf32", "bfloat16")
 
 
 def autocast(precision: str, device: torch.device):
-    """Forward passes in bf16 (weights, gradients and Adam stay float32) or plain float32."""
+    """Forward passes in bf16 (weights, gradients and Adam stay float32) or float32, with the
+    tensor-core setting of `precision` for them and the backward pass that follows."""
+    set_tensor_cores(precision)
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+
+
+def set_tensor_cores(precision: str) -> None:
+    """On CUDA, torch runs convolutions in TF32 (a 10-bit mantissa) unless told otherwise:
+    "float32", the paper's arithmetic, turns TF32 off for convolutions and matmuls, "tf32"
+    turns it on for both. A CPU ignores both settings."""
+    torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
 
 
 def batch_indices(n: int, batch_size: int, seed: int, start: int, stop: int, device="cpu"):

@@ -14,7 +14,7 @@ from lth_utils.data import Splits, load_splits
 from lth_utils.engine import StackedNet, evaluate_stacked, train_stacked
 from lth_utils.models import LotteryNet
 from lth_utils.pruning import random_masks
-from lth_utils.training import adam, evaluate, train
+from lth_utils.training import adam, autocast, evaluate, train
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -156,3 +156,14 @@ def test_stacked_evaluation_equals_one_network_evaluation(data_dir):
         loss, accuracy = evaluate(model, splits.test_x, splits.test_y)
         assert together[j][0] == pytest.approx(loss, abs=1e-12)
         assert together[j][1] == accuracy
+
+
+@pytest.mark.parametrize("precision,tf32", [("tf32", True), ("float32", False),
+                                            ("bfloat16", False)])
+def test_precision_sets_tensor_cores_for_the_pass(precision, tf32):
+    """float32 is the paper's arithmetic: no TF32 convolutions or matmuls on CUDA, where
+    torch would otherwise use TF32 for convolutions."""
+    torch.backends.cudnn.allow_tf32 = not tf32
+    with autocast(precision, torch.device("cpu")):
+        assert torch.backends.cudnn.allow_tf32 is tf32
+        assert torch.backends.cuda.matmul.allow_tf32 is tf32

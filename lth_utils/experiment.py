@@ -397,6 +397,19 @@ class Experiment:
             out[key] = parameters[key][m]
         return out
 
+    def check_starting_points(self, groups: list) -> None:
+        """Refuse, before anything trains, a unit that starts from a finished one whose
+        checkpoint is not here: a committed folder keeps only the checkpoints its own plan
+        needs (`frontier/`), so a strategy added later, e.g. random_reinit to a run of winning
+        tickets, may lack the masks of rounds already done."""
+        arch = self.hp.arch
+        for unit in (u for g in groups for u in g if not self.done(u)):
+            for needed in self.dependencies(unit):
+                if self.done(needed) and not self.checkpoint_path(needed).exists():
+                    raise LTHError(f"{unit.name(arch)} starts from {needed.name(arch)}, which "
+                                   f"is finished but whose checkpoint {self.dir} does not keep;"
+                                   f" run it in another --out")
+
     def restore(self) -> None:
         """Make a committed folder resumable: each finished unit's result file from
         metrics.csv(.gz), and the checkpoints of frontier/ as they were written."""
@@ -478,6 +491,7 @@ class Experiment:
             if committed:
                 self.restore()
                 todo = [g for g in groups if not all(self.done(u) for u in g)]
+            self.check_starting_points(todo)
         self.write_params(provenance or {})
         if todo:
             self.log({"event": "start", **(provenance or {})})

@@ -559,3 +559,33 @@ def test_group_interrupted_mid_training_resumes_exactly(reference, tmp_path, dat
     assert resumed.count(5) == 2 * HP.iterations - 36  # round 1 from iteration 36, round 2
     assert not state.exists()
     assert read_bytes(tmp_path / "lenet_mnist_smoke") == read_bytes(reference)
+
+
+def test_a_strategy_whose_starting_points_are_gone_is_refused_up_front(tmp_path, data_dir,
+                                                                       monkeypatch):
+    """Winning tickets committed after round 1 keep only round 1's checkpoint: random reinit
+    of round 1 needs round 0's, so adding it is refused before anything trains."""
+    tickets = small(strategies=("winning_ticket",))
+    original = Experiment.run_group
+    first = Experiment(tickets, tmp_path).groups()[:2]
+
+    def stop_after_round_1(self, units, progress=None):
+        if units not in first:
+            raise KeyboardInterrupt
+        original(self, units, progress)
+
+    monkeypatch.setattr(Experiment, "run_group", stop_after_round_1)
+    with pytest.raises(KeyboardInterrupt):
+        run(tickets, tmp_path / "local", data_dir)
+    folder = tmp_path / "clone" / "lenet_mnist_smoke"
+    commit_files(tmp_path / "local" / "lenet_mnist_smoke", folder)
+    trained = []
+    monkeypatch.setattr(Experiment, "run_group", lambda self, units, progress=None:
+                        trained.append(units))
+    with_reinit = small(strategies=("winning_ticket", "random_reinit"))
+    with pytest.raises(LTHError, match="random_reinit_trial0_round1 starts from "
+                                       "lenet_winning_ticket_trial0_round0"):
+        run(with_reinit, tmp_path / "clone", data_dir)
+    assert trained == []
+    run(tickets, tmp_path / "clone", data_dir)  # the winning tickets go on
+    assert [u[0].round for u in trained] == [2]

@@ -52,14 +52,18 @@ def wall_hours(folder: Path) -> float:
     return sum(e.get("seconds", 0.0) for e in events if e.get("event") == "group") / 3600
 
 
+def networks_done(r) -> int:
+    """Networks a run has finished (the dense one counted once per trial)."""
+    return len(r.summary.drop_duplicates(["strategy", "trial", "round"]).query(
+        "round > 0 or strategy == 'winning_ticket'"))
+
+
 def progress(r) -> str:
     """How far a run has come, e.g. `rounds 0 to 2 of 18 (Pm 100 to 64.1%), 45 of 365
     networks`."""
     s = r.summary
-    networks = len(s.drop_duplicates(["strategy", "trial", "round"]).query(
-        "round > 0 or strategy == 'winning_ticket'"))
     return (f"rounds 0 to {int(s['round'].max())} of {r.hp.rounds} (Pm 100 to "
-            f"{s['pm'].min():.1f}%), {networks} of {len(plan(r.hp))} networks")
+            f"{s['pm'].min():.1f}%), {networks_done(r)} of {len(plan(r.hp))} networks")
 
 
 def status_section(runs: dict, evaluated) -> str:
@@ -79,7 +83,8 @@ def run_section(runs: dict) -> str:
         p = r.params
         parts.append(
             f"**{analysis.ARCH_NAMES[r.hp.arch]}** (`results/{Path(r.folder).name}/`): "
-            f"{progress(r)}, {wall_hours(Path(r.folder)):.1f} h of training so far "
+            f"{progress(r)}, {wall_hours(Path(r.folder)):.1f} h of training"
+            f"{'' if networks_done(r) == len(plan(r.hp)) else ' so far'} "
             f"({p.get('machine', '?')}, {p.get('device', '?')}, {p.get('threads', '?')} "
             f"thread(s), torch {p.get('torch', '?')}). Early-stopping iteration, mean "
             f"(min-max over {r.trials} trials), and the mean test accuracy there:\n\n"

@@ -370,22 +370,29 @@ def commit_files(folder, into):
         shutil.copytree(folder / "frontier", into / "frontier")
 
 
-def test_a_committed_partial_run_resumes_from_its_files_alone(reference, tmp_path, data_dir,
-                                                              monkeypatch):
-    """A run stopped after round 1 and committed (CSVs and frontier/, no checkpoints)
-    goes on in a fresh folder to the CSVs of an uninterrupted run: the frontier's checkpoints
-    come back bit for bit, and the finished units are not trained again."""
+def run_until_round_1(hp, out, data_dir, monkeypatch):
+    """Run `hp` into `out` and stop it (as Ctrl-C would) once round 1 is finished."""
     original = Experiment.run_group
-    first = Experiment(HP, tmp_path).groups()[:2]
+    first = Experiment(hp, out).groups()[:2]
 
     def stop_after_round_1(self, units, progress=None):
         if units not in first:
             raise KeyboardInterrupt
         original(self, units, progress)
 
-    monkeypatch.setattr(Experiment, "run_group", stop_after_round_1)
-    with pytest.raises(KeyboardInterrupt):
-        run(HP, tmp_path / "local", data_dir)
+    with monkeypatch.context() as m:
+        m.setattr(Experiment, "run_group", stop_after_round_1)
+        with pytest.raises(KeyboardInterrupt):
+            run(hp, out, data_dir)
+
+
+def test_a_committed_partial_run_resumes_from_its_files_alone(reference, tmp_path, data_dir,
+                                                              monkeypatch):
+    """A run stopped after round 1 and committed (CSVs and frontier/, no checkpoints)
+    goes on in a fresh folder to the CSVs of an uninterrupted run: the frontier's checkpoints
+    come back bit for bit, and the finished units are not trained again."""
+    original = Experiment.run_group
+    run_until_round_1(HP, tmp_path / "local", data_dir, monkeypatch)
     local = Experiment(HP, tmp_path / "local")
     assert local.frontier() == [Unit("winning_ticket", 0, 0), Unit("winning_ticket", 0, 1),
                                 Unit("rewind", 0, 1)]
@@ -566,17 +573,7 @@ def test_a_strategy_whose_starting_points_are_gone_is_refused_up_front(tmp_path,
     """Winning tickets committed after round 1 keep only round 1's checkpoint: random reinit
     of round 1 needs round 0's, so adding it is refused before anything trains."""
     tickets = small(strategies=("winning_ticket",))
-    original = Experiment.run_group
-    first = Experiment(tickets, tmp_path).groups()[:2]
-
-    def stop_after_round_1(self, units, progress=None):
-        if units not in first:
-            raise KeyboardInterrupt
-        original(self, units, progress)
-
-    monkeypatch.setattr(Experiment, "run_group", stop_after_round_1)
-    with pytest.raises(KeyboardInterrupt):
-        run(tickets, tmp_path / "local", data_dir)
+    run_until_round_1(tickets, tmp_path / "local", data_dir, monkeypatch)
     folder = tmp_path / "clone" / "lenet_mnist_smoke"
     commit_files(tmp_path / "local" / "lenet_mnist_smoke", folder)
     trained = []

@@ -3,24 +3,59 @@
 `Hparams` defaults come from the paper (paper.py's Figure 2 table and Section 2); a preset
 overrides only what it changes, at its top level for every architecture or under
 `architectures: {lenet: {...}}` for one. Every deviation from the paper is one of these fields.
+
+`Hparams` is a frozen pydantic dataclass, validated strictly whenever one is made (including by
+`dataclasses.replace`): a boolean is never a number or a string, a string is never a number, an
+integer field takes integers only (2.0 is refused), numbers are finite, and every range and
+cross-field rule below holds, so a bad preset is refused before anything is written. Every
+problem is one `LTHError` line naming the field. Presets are read as YAML with the 1.2 core
+schema's scalars: `true`/`false` are the only booleans (`yes`, `off` are strings) and `1e-3`
+is a number.
+
+This module imports no torch: the command line's --help lists the presets without it.
 """
+from __future__ import annotations
+
 import dataclasses
-from dataclasses import dataclass
+import functools
+import importlib.resources
+import re
 from pathlib import Path
+from typing import Annotated
 
 import yaml
+from pydantic import BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic.dataclasses import dataclass
 
 from . import paper
-from .data import NORMALIZATIONS
 from .errors import LTHError
-from .training import PRECISIONS
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "params"
+
+def _presets_dir() -> Path:
+    """params/ beside the package in a source checkout (also an editable install), else the
+    copy shipped inside the installed package as `lth_utils.params` (package data)."""
+    checkout = Path(__file__).resolve().parent.parent / "params"
+    if (checkout / "paper.yaml").is_file() and (checkout / "claims.yaml").is_file():
+        return checkout
+    try:
+        return Path(str(importlib.resources.files("lth_utils.params")))
+    except (ModuleNotFoundError, TypeError):  # not installed with its package data
+        return Path(__file__).resolve().parent / "params"
+
+
+PRESETS_DIR = _presets_dir()
 CLAIMS_FILE = PRESETS_DIR / "claims.yaml"  # the paper's claims (lth_utils.claims), not a preset
 STRATEGIES = ("winning_ticket", "random_reinit", "random_sparse", "oneshot", "rewind")
 
 
-@dataclass(frozen=True)
+def _list_to_tuple(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+Names = Annotated[tuple[str, ...], BeforeValidator(_list_to_tuple)]  # a YAML list of strings
+
+
+@dataclass(frozen=True, config=ConfigDict(strict=True, allow_inf_nan=False, extra="forbid"))
 class Hparams:
     """Everything that defines one experiment. `Hparams.paper(arch)` holds the paper's values."""
     arch: str
@@ -34,11 +69,11 @@ class Hparams:
     prune_rate_conv: float
     prune_rate_fc: float
     prune_rate_output: float
-    datasets: tuple                # datasets `arch` may train on (the paper's one by default)
+    datasets: Names                # datasets `arch` may train on (the paper's one by default)
     preset: str = "paper"
     # Protocol (Section 2, Appendix G).
     trials: int = paper.TRIALS
-    strategies: tuple = ("winning_ticket", "random_reinit", "random_sparse", "oneshot")
+    strategies: Names = ("winning_ticket", "random_reinit", "random_sparse", "oneshot")
     rewind_iteration: int = 0      # k of the `rewind` strategy (late resetting)
     eval_every: int = paper.EVAL_EVERY
     eval_limit: int = 0            # evaluate on the first N examples of each split; 0: all
@@ -48,7 +83,7 @@ class Hparams:
     seed: int = 0
 
     @classmethod
-    def paper(cls, arch: str, dataset: str | None = None) -> "Hparams":
+    def paper(cls, arch: str, dataset: str | None = None) -> Hparams:
         """The paper's protocol for `arch` (Figure 2), on its paper dataset unless given."""
         spec = paper.architecture(arch)
         return cls(arch=arch, dataset=dataset or spec.dataset, iterations=spec.iterations,
@@ -57,52 +92,17 @@ class Hparams:
                    prune_rate_fc=spec.prune_rate_fc, prune_rate_output=spec.prune_rate_output,
                    datasets=(spec.dataset,))
 
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.type is tuple and isinstance(value, (list, tuple)):
-                object.__setattr__(self, f.name, tuple(value))
-            elif f.type is float and isinstance(value, (int, str)) and not isinstance(value, bool):
-                try:
-                    object.__setattr__(self, f.name, float(value))
-                except ValueError:
-                    raise LTHError(f"{f.name} must be a number, not {value!r}") from None
-            elif f.type in (int, str) and type(value) is not f.type:
-                raise LTHError(f"{f.name} must be {'an integer' if f.type is int else 'a string'}"
-                               f", not {value!r}")
-            elif f.type is tuple and not isinstance(value, tuple):
-                raise LTHError(f"{f.name} must be a list, not {value!r}")
-        paper.architecture(self.arch)
-        paper.dataset_shape(self.dataset)
-        self._validate()
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_line_errors(cls, value, handler):
+        """Type errors as one LTHError line (pydantic's ValidationError never escapes)."""
+        try:
+            return handler(value)
+        except ValidationError as e:
+            raise LTHError("; ".join(_describe(err) for err in e.errors())) from None
 
-    def _validate(self):
-        if self.dataset not in self.datasets:
-            raise LTHError(f"{self.arch} is not trained on {self.dataset} in preset "
-                           f"{self.preset!r} (the paper trains {self.arch} on "
-                           f"{', '.join(self.datasets)})")
-        unknown = [s for s in self.strategies if s not in STRATEGIES]
-        if unknown or not self.strategies:
-            raise LTHError(f"unknown strategy {unknown[0] if unknown else '(none)'}; "
-                           f"choose from {', '.join(STRATEGIES)}")
-        if self.precision not in PRECISIONS:
-            raise LTHError(f"unknown precision {self.precision!r}; "
-                           f"choose one of {', '.join(PRECISIONS)}")
-        if self.normalization not in NORMALIZATIONS:
-            raise LTHError(f"unknown normalization {self.normalization!r}; "
-                           f"choose one of {', '.join(NORMALIZATIONS)}")
-        positive = ("iterations", "batch_size", "trials", "eval_every", "validation_size")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise LTHError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.learning_rate <= 0 or self.rounds < 0 or self.eval_limit < 0:
-            raise LTHError("learning_rate must be positive, rounds and eval_limit non-negative")
-        if not 0 <= self.rewind_iteration < self.iterations:
-            raise LTHError(f"rewind_iteration must be in [0, iterations), "
-                           f"not {self.rewind_iteration}")
-        for name in ("prune_rate_conv", "prune_rate_fc", "prune_rate_output"):
-            if not 0 <= getattr(self, name) < 1:
-                raise LTHError(f"{name} must be in [0, 1), not {getattr(self, name)}")
+    def __post_init__(self):  # runs once every field has its type
+        _check(self)
 
     @property
     def prune_rates(self) -> dict:
@@ -122,7 +122,167 @@ class Hparams:
         return d
 
 
-OVERRIDABLE = {f.name for f in dataclasses.fields(Hparams)} - {"arch", "dataset", "preset"}
+FIELDS = tuple(f.name for f in dataclasses.fields(Hparams))
+OVERRIDABLE = set(FIELDS) - {"arch", "dataset", "preset"}
+
+_KINDS = {"int_type": "an integer", "float_type": "a number",
+          "finite_number": "a finite number", "string_type": "a string",
+          "tuple_type": "a list", "bool_type": "true or false"}
+
+
+def _describe(err: dict) -> str:
+    """One pydantic error as 'FIELD must be KIND, not VALUE'."""
+    field = "".join(f"[{p}]" if isinstance(p, int) else ("." if i else "") + str(p)
+                    for i, p in enumerate(err["loc"])) or "parameters"
+    kind, value = err["type"], err.get("input")
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    if kind == "float_type" and isinstance(value, int) and not isinstance(value, bool):
+        kind = "finite_number"  # an integer too large for a float
+    if kind in _KINDS:
+        why = " (true and false are booleans)" if isinstance(value, bool) else ""
+        return f"{field} must be {_KINDS[kind]}, not {shown}{why}"
+    if kind in ("missing", "missing_argument"):
+        return f"{field} is missing"
+    if kind in ("unexpected_keyword_argument", "unexpected_positional_argument"):
+        return f"unknown parameter {field}; known: {', '.join(FIELDS)}"
+    return f"{field}: {err['msg']}"
+
+
+# --- checks that need more than a field's type -----------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def prunable_layers(arch: str, dataset: str) -> dict:
+    """{layer name: (kind, weights)} of `arch` on `dataset`, as models.LotteryNet builds it
+    (names are its layer indices, kinds 'conv'/'fc'/'output'), from paper.py alone."""
+    spec = paper.architecture(arch)
+    channels, height, width, classes = paper.dataset_shape(dataset)
+    layers, index = {}, 0
+    for v in spec.convs:
+        if v == "M":
+            height, width, index = height // 2, width // 2, index + 1
+        else:
+            layers[str(index)] = ("conv", channels * v * 9)
+            channels, index = v, index + 2
+    features, index = channels * height * width, index + 1  # Flatten
+    for v in spec.fcs:
+        layers[str(index)] = ("fc", features * v)
+        features, index = v, index + 2
+    layers[str(index)] = ("output", features * classes)
+    return layers
+
+
+def _first_empty_round(hp: Hparams) -> tuple | None:
+    """(round, layer, kind) of the first planned round that prunes a layer to nothing."""
+    from .pruning import layer_counts, layer_rates  # imports torch: only when validating
+
+    layers = prunable_layers(hp.arch, hp.dataset)
+    rates = layer_rates(hp.arch, {n: kind for n, (kind, _) in layers.items()}, hp.prune_rates)
+    counts = {n: size for n, (_, size) in layers.items()}
+    for r in range(1, hp.rounds + 1):
+        after = layer_counts(counts, rates, 1)
+        empty = [n for n, c in after.items() if c < 1]
+        if empty:
+            return r, empty[0], layers[empty[0]][0]
+        if after == counts:  # nothing changes any more: no later round empties a layer
+            return None
+        counts = after
+    return None
+
+
+def _choices(what: str, value, allowed) -> LTHError:
+    return LTHError(f"unknown {what} {value!r}; choose one of {', '.join(allowed)}")
+
+
+def _check(hp: Hparams) -> None:
+    """Names, ranges and cross-field rules, each failure one LTHError line."""
+    from .data import EXPECTED, NORMALIZATIONS  # imports torch: only when validating
+    from .training import PRECISIONS
+
+    paper.architecture(hp.arch)
+    for name in (hp.dataset, *hp.datasets):
+        paper.dataset_shape(name)
+    if hp.dataset not in hp.datasets:
+        raise LTHError(f"{hp.arch} is not trained on {hp.dataset} in preset {hp.preset!r} "
+                       f"(the paper trains {hp.arch} on {', '.join(hp.datasets) or 'nothing'})")
+    unknown = [s for s in hp.strategies if s not in STRATEGIES]
+    if unknown or not hp.strategies:
+        raise LTHError(f"unknown strategy {unknown[0] if unknown else '(none)'}; "
+                       f"choose from {', '.join(STRATEGIES)}")
+    twice = sorted({s for s in hp.strategies if hp.strategies.count(s) > 1})
+    if twice:
+        raise LTHError(f"strategies names {', '.join(twice)} more than once")
+    if hp.precision not in PRECISIONS:
+        raise _choices("precision", hp.precision, PRECISIONS)
+    if hp.normalization not in NORMALIZATIONS:
+        raise _choices("normalization", hp.normalization, NORMALIZATIONS)
+    for name in ("iterations", "batch_size", "trials", "eval_every", "validation_size"):
+        if getattr(hp, name) < 1:
+            raise LTHError(f"{name} must be at least 1, not {getattr(hp, name)}")
+    for name in ("rounds", "eval_limit"):
+        if getattr(hp, name) < 0:
+            raise LTHError(f"{name} must be at least 0, not {getattr(hp, name)}")
+    if not hp.learning_rate > 0:
+        raise LTHError(f"learning_rate must be positive, not {hp.learning_rate}")
+    if not 0 <= hp.rewind_iteration < hp.iterations:
+        raise LTHError(f"rewind_iteration must be in [0, iterations) = [0, {hp.iterations}), "
+                       f"not {hp.rewind_iteration}")
+    for name in ("prune_rate_conv", "prune_rate_fc", "prune_rate_output"):
+        if not 0 <= getattr(hp, name) < 1:
+            raise LTHError(f"{name} must be in [0, 1), not {getattr(hp, name)}")
+    n_train = EXPECTED[hp.dataset][0]
+    if hp.validation_size >= n_train:
+        raise LTHError(f"validation_size must leave training examples: below {n_train} "
+                       f"({hp.dataset}'s training set), not {hp.validation_size}")
+    if hp.batch_size > n_train - hp.validation_size:
+        raise LTHError(f"batch_size must fit in the training split: at most "
+                       f"{n_train - hp.validation_size} ({hp.dataset}'s {n_train} training "
+                       f"examples minus validation_size {hp.validation_size}), "
+                       f"not {hp.batch_size}")
+    empty = _first_empty_round(hp)
+    if empty:
+        r, layer, kind = empty
+        size = prunable_layers(hp.arch, hp.dataset)[layer][1]
+        raise LTHError(f"rounds must be at most {r - 1} with these rates: round {r} would prune "
+                       f"{hp.arch}'s {kind} layer layers.{layer} ({size} weights, "
+                       f"prune_rate_{kind} {hp.prune_rates[kind]}) to nothing")
+
+
+# --- presets --------------------------------------------------------------------------------
+
+class PresetLoader(yaml.SafeLoader):
+    """YAML with the 1.2 core schema's scalars: booleans are true/false only, 1e-3 is a float,
+    010 is ten; everything else (yes, no, on, off, ...) is a string."""
+
+
+PresetLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
+                           "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+PresetLoader.add_implicit_resolver("tag:yaml.org,2002:bool",
+                                   re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
+PresetLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789"))
+PresetLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+PresetLoader.add_constructor(
+    "tag:yaml.org,2002:bool",
+    lambda loader, node: loader.construct_scalar(node).lower() == "true")
+
+
+def _construct_int(loader, node):
+    text = loader.construct_scalar(node).replace("_", "")
+    if text[:2] in ("0o", "0x"):
+        return int(text, 0)
+    return int(text, 10)
+
+
+PresetLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def available_presets() -> list:
@@ -134,25 +294,29 @@ def read_preset(name_or_path: str) -> dict:
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = PRESETS_DIR / f"{name_or_path}.yaml"
-    if not path.exists() or path.resolve() == CLAIMS_FILE:
+    if not path.is_file() or path.resolve() == CLAIMS_FILE.resolve():
         raise LTHError(f"unknown preset {name_or_path!r}; choose one of "
                        f"{', '.join(available_presets())} or give a .yaml path")
     try:
-        preset = yaml.safe_load(path.read_text()) or {}
+        preset = yaml.load(path.read_text(), Loader=PresetLoader) or {}
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise LTHError(f"preset {path} is not valid YAML{where}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise LTHError(f"preset {path} cannot be read ({e.__class__.__name__})") from None
     if not isinstance(preset, dict):
         raise LTHError(f"preset {path} must be a mapping of keys to values")
     per_arch = preset.get("architectures", {}) or {}
     if not isinstance(per_arch, dict):
         raise LTHError(f"preset {path}: 'architectures' must map architecture names to keys")
     for scope, keys in [("", preset), *[(f"architectures.{a}.", v) for a, v in per_arch.items()]]:
-        if scope and scope.split(".")[1] not in paper.FIGURE_2:
-            raise LTHError(f"preset {path}: unknown architecture {scope.split('.')[1]!r}")
+        name = scope[len("architectures."):-1]
+        if scope and name not in paper.FIGURE_2:
+            raise LTHError(f"preset {path}: unknown architecture {name!r}; "
+                           f"choose one of {', '.join(paper.FIGURE_2)}")
         if not isinstance(keys, dict):
-            raise LTHError(f"preset {path}: {scope or 'top level'} must be a mapping")
+            raise LTHError(f"preset {path}: {scope[:-1] or 'top level'} must be a mapping")
         allowed = OVERRIDABLE | ({"description", "architectures"} if not scope else set())
         for key in keys:
             if key not in allowed:
@@ -163,12 +327,16 @@ def read_preset(name_or_path: str) -> dict:
 
 def resolve(arch: str = "lenet", dataset: str | None = None, preset: str = "paper",
             **overrides) -> Hparams:
-    """The paper's hyperparameters for `arch`, then `preset`'s changes, then `overrides`."""
+    """The paper's hyperparameters for `arch`, then `preset`'s changes, then `overrides`
+    (None: not given). Everything is checked here, before anything is written."""
     base = Hparams.paper(arch)
     values = read_preset(preset)
     per_arch = (values.pop("architectures", None) or {}).get(arch, {}) or {}
     values.pop("description", None)
     values.update(per_arch)
     values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(str(k) for k in set(values) - OVERRIDABLE)
+    if unknown:
+        raise LTHError(f"unknown parameter {unknown[0]}; known: {', '.join(sorted(OVERRIDABLE))}")
     return dataclasses.replace(base, dataset=dataset or base.dataset, preset=Path(preset).stem,
                                **values)

@@ -1,13 +1,29 @@
 """lth_utils: a companion to Frankle & Carbin, "The Lottery Ticket Hypothesis: Finding Sparse,
-Trainable Neural Networks" (ICLR 2019, arXiv 1803.03635v5)."""
-from .config import STRATEGIES, Hparams, resolve
-from .data import load_splits
-from .errors import LTHError
-from .experiment import Experiment, load_and_evaluate, run_experiment
-from .models import LotteryNet, count_weights
-from .paper import FIGURE_2
-from .pruning import layer_counts, prune_layerwise
+Trainable Neural Networks" (ICLR 2019, arXiv 1803.03635v5).
 
-__all__ = ["FIGURE_2", "STRATEGIES", "Experiment", "Hparams", "LTHError", "LotteryNet",
-           "count_weights", "layer_counts", "load_and_evaluate", "load_splits", "prune_layerwise",
-           "resolve", "run_experiment"]
+The names below are imported on first use, so that `python -m lth_utils --help` (and anything
+else that needs no network) starts without importing torch.
+"""
+import importlib
+
+_EXPORTS = {
+    "FIGURE_2": "paper", "STRATEGIES": "config", "Hparams": "config", "resolve": "config",
+    "load_splits": "data", "LTHError": "errors", "Experiment": "experiment",
+    "load_and_evaluate": "experiment", "run_experiment": "experiment",
+    "LotteryNet": "models", "count_weights": "models", "layer_counts": "pruning",
+    "prune_layerwise": "pruning",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -48,8 +48,9 @@ EXPECTED = {"mnist": (60_000, 10_000), "cifar10": (50_000, 10_000)}
 
 
 def data_root(data_dir=None) -> Path:
-    """--data-dir, else $LTH_DATA, else ./data."""
-    return Path(data_dir or os.environ.get("LTH_DATA") or "data")
+    """The data folder, the one default everywhere: `data_dir` (--data-dir), else $LTH_DATA,
+    else ./data in the working directory (as the README says)."""
+    return Path(data_dir or os.environ.get("LTH_DATA") or Path.cwd() / "data").expanduser()
 
 
 # --- downloading ------------------------------------------------------------------------

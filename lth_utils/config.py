@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.resources
+import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -33,13 +34,13 @@ from .errors import LTHError
 
 def _presets_dir() -> Path:
     """params/ beside the package in a source checkout (also an editable install), else the
-    copy shipped inside the installed package as `lth_utils.params` (package data)."""
+    copy shipped inside the installed package as lth_utils/params/ (package data)."""
     checkout = Path(__file__).resolve().parent.parent / "params"
     if (checkout / "paper.yaml").is_file() and (checkout / "claims.yaml").is_file():
         return checkout
-    try:
-        return Path(str(importlib.resources.files("lth_utils.params")))
-    except (ModuleNotFoundError, TypeError):  # not installed with its package data
+    try:  # a regular package on the file system: a real path
+        return Path(os.fspath(importlib.resources.files(__package__).joinpath("params")))
+    except TypeError:  # not on the file system (a zip): not supported, say where it looked
         return Path(__file__).resolve().parent / "params"
 
 

@@ -1,15 +1,21 @@
 """Hyperparameters: the paper's defaults, presets (params/*.yaml) and their validation."""
 import dataclasses
+import re
+import tempfile
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
-from lth_utils.config import (OVERRIDABLE, PRESETS_DIR, STRATEGIES, Hparams, available_presets,
-                              read_preset, resolve)
+from lth_utils.config import (CLAIMS_FILE, OVERRIDABLE, PRESETS_DIR, STRATEGIES, Hparams,
+                              available_presets, prunable_layers, read_preset, resolve)
 from lth_utils.errors import LTHError
 from lth_utils.paper import FIGURE_2
 
+REPO = Path(__file__).resolve().parent.parent
 ARCHS = sorted(FIGURE_2)
 PRESETS = ["paper", "quick", "smoke"]
 
@@ -240,3 +246,173 @@ def test_science_leaves_out_bookkeeping():
     assert science["learning_rate"] == 1.2e-3 and science["iterations"] == 200
     again = Hparams(**hp.to_dict())
     assert again == hp
+
+
+# --- strict types: no YAML 1.1 surprises --------------------------------------------------------
+
+@pytest.mark.parametrize("text, field", [
+    ("prune_rate_fc: off\n", "prune_rate_fc"),      # YAML 1.1 would read a boolean
+    ("learning_rate: yes\n", "learning_rate"),
+    ("trials: true\n", "trials"),                   # a boolean is never a number
+    ("normalization: true\n", "normalization"),     # ... nor a string
+    ("trials: 2.0\n", "trials"),                    # integer fields take integers only
+    ("rounds: 1.0\n", "rounds"),
+    ("learning_rate: '0.001'\n", "learning_rate"),  # a string is never a number
+    ("iterations: '100'\n", "iterations"),
+    ("learning_rate: .nan\n", "learning_rate"),     # numbers are finite
+    ("learning_rate: .inf\n", "learning_rate"),
+    ("prune_rate_conv: -.inf\n", "prune_rate_conv"),
+    (f"learning_rate: {10 ** 400}\n", "learning_rate"),
+    ("strategies: [winning_ticket, 3]\n", "strategies[1]"),
+    ("datasets: mnist\n", "datasets"),
+    ("seed: null\n", "seed"),
+])
+def test_strict_types(tmp_path, text, field):
+    with pytest.raises(LTHError, match=rf"^{re.escape(field)} must be ") as e:
+        resolve("lenet", preset=write_preset(tmp_path, text))
+    assert "\n" not in str(e.value)
+
+
+def test_yaml_numbers_read_as_written(tmp_path):
+    """Presets are read with YAML 1.2 core scalars: 1e-3 is a number, 010 is ten, 0 a float
+    where a float is due."""
+    hp = resolve("lenet", preset=write_preset(
+        tmp_path, "learning_rate: 1e-3\niterations: 010\neval_every: 1_000\nprune_rate_conv: 0\n"))
+    assert hp.learning_rate == 1e-3 and isinstance(hp.learning_rate, float)
+    assert (hp.iterations, hp.eval_every) == (10, 1000)
+    assert hp.prune_rate_conv == 0.0 and isinstance(hp.prune_rate_conv, float)
+
+
+def test_hparams_errors_are_lth_errors_never_pydantic():
+    base = Hparams.paper("lenet").to_dict()
+    for bad in [{"trials": "5"}, {"iterations": None}, {"learning_rate": float("nan")},
+                {"colour": "red"}, {"batch_size": True, "trials": 1.5}]:
+        with pytest.raises(LTHError) as e:
+            Hparams(**{**base, **bad})
+        assert "\n" not in str(e.value) and next(iter(bad)) in str(e.value)
+    with pytest.raises(LTHError, match="batch_size must be an integer.*; trials must be an integer"):
+        Hparams(**{**base, "trials": 1.5, "batch_size": True})  # every type error, one line
+    with pytest.raises(LTHError, match="dataset is missing"):
+        Hparams(**{k: v for k, v in base.items() if k != "dataset"})
+    with pytest.raises(LTHError, match="trials must be at least 1"):  # replace validates too
+        dataclasses.replace(Hparams.paper("lenet"), trials=0)
+
+
+def test_frozen_hashable_and_old_params_files_read_back():
+    hp = Hparams.paper("lenet")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        hp.trials = 3
+    assert hash(hp) == hash(Hparams.paper("lenet")) and len({hp, Hparams.paper("lenet")}) == 1
+    d = hp.to_dict()
+    assert isinstance(d["strategies"], list) and isinstance(d["datasets"], list)
+    assert list(d) == [f.name for f in dataclasses.fields(Hparams)]
+    # params.yaml as written before this validation existed (the committed LeNet paper run)
+    recorded = yaml.safe_load((REPO / "results" / "lenet_mnist_paper" / "params.yaml")
+                              .read_text())["hparams"]
+    assert Hparams(**recorded) == hp and Hparams(**recorded).to_dict() == recorded
+
+
+def test_annotations_are_postponed_in_config():
+    """Validation must not depend on the annotations being real types at class creation."""
+    from lth_utils import config
+    assert config.Hparams.__annotations__["trials"] == "int"  # a string: postponed
+    with pytest.raises(LTHError, match="trials must be an integer"):
+        Hparams(**{**Hparams.paper("lenet").to_dict(), "trials": "5"})
+
+
+# --- cross-field rules ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, arch, message", [
+    ("batch_size: 55001\n", "lenet", "batch_size must fit in the training split: at most 55000"),
+    ("batch_size: 45001\n", "conv2", "at most 45000 (cifar10's 50000"),
+    ("validation_size: 59000\nbatch_size: 1001\n", "lenet", "at most 1000"),
+    ("validation_size: 60000\n", "lenet", "validation_size must leave training examples"),
+    ("eval_limit: -1\n", "lenet", "eval_limit must be at least 0"),
+    ("rounds: -1\n", "lenet", "rounds must be at least 0"),
+    ("prune_rate_output: 0.9\n", "lenet", "rounds must be at most 3 with these rates: round 4 "
+                                          "would prune lenet's output layer"),
+    ("prune_rate_conv: 0.99\nrounds: 5\n", "conv2", "round 2 would prune conv2's conv layer"),
+    ("strategies: [oneshot, oneshot]\n", "lenet", "oneshot more than once"),
+    ("datasets: [mnist, svhn]\n", "lenet", "unknown dataset 'svhn'"),
+    ("precision: fp8\n", "lenet", "unknown precision 'fp8'; choose one of float32"),
+    ("normalization: off\n", "lenet", "unknown normalization 'off'; choose one of"),
+])
+def test_cross_field_rules(tmp_path, text, arch, message):
+    with pytest.raises(LTHError, match=re.escape(message)):
+        resolve(arch, preset=write_preset(tmp_path, text))
+
+
+def test_cross_field_limits_are_inclusive(tmp_path):
+    assert resolve("lenet", preset=write_preset(tmp_path, "batch_size: 55000\n")).batch_size \
+        == 55000
+    hp = resolve("lenet", preset=write_preset(tmp_path, "prune_rate_output: 0.9\nrounds: 3\n"))
+    assert hp.rounds == 3  # 1000 -> 100 -> 10 -> 1 weights in the output layer
+    # a rate that never empties a layer allows any number of rounds (checked in no time)
+    assert resolve("lenet", preset=write_preset(tmp_path, "rounds: 1000000000\n")).rounds
+
+
+@pytest.mark.parametrize("arch, dataset", [(a, d) for a in ARCHS for d in ("mnist", "cifar10")])
+def test_prunable_layers_match_the_models(arch, dataset):
+    from lth_utils.models import LotteryNet
+    model = LotteryNet(arch, dataset)
+    kinds = model.layer_kinds()
+    assert prunable_layers(arch, dataset) == {
+        name: (kinds[name], w.numel()) for name, w in model.weights().items()}
+
+
+# --- where the presets are ---------------------------------------------------------------------
+
+def test_presets_and_claims_are_found():
+    assert (PRESETS_DIR / "paper.yaml").is_file() and CLAIMS_FILE.is_file()
+    assert CLAIMS_FILE.parent == PRESETS_DIR
+
+
+# --- property: any preset either validates or is one LTHError line -----------------------------
+
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 300), st.integers(-10 ** 30, 10 ** 30),
+    st.floats(allow_nan=True, allow_infinity=True), st.floats(0, 1), st.text(max_size=8),
+    st.sampled_from(["paper", "mnist", "cifar10", "winning_ticket", "rewind", "float32",
+                     "scale", "lenet"]))
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
+                      | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
+KEYS = st.sampled_from(sorted(OVERRIDABLE) + ["description", "arch", "dataset", "preset",
+                                              "learnig_rate", "architectures"])
+RAW = st.sampled_from(["off", "on", "yes", "no", "true", "~", "", "1e-3", ".nan", "-.inf",
+                       "0x10", "010", "1_000", "2.0", "55001", "[a, b]", "{a: 1}", "'1'",
+                       "[winning_ticket, oneshot]", "0.5", "1", "- x"])
+PLAUSIBLE = st.fixed_dictionaries({}, optional={  # values that pass, so that both outcomes occur
+    "iterations": st.integers(1, 300), "learning_rate": st.floats(1e-5, 0.1),
+    "batch_size": st.integers(1, 100), "rounds": st.integers(0, 5),
+    "prune_rate_fc": st.floats(0, 0.5), "prune_rate_output": st.floats(0, 0.5),
+    "trials": st.integers(1, 3), "eval_every": st.integers(1, 100),
+    "strategies": st.lists(st.sampled_from(STRATEGIES), min_size=1, max_size=3, unique=True),
+    "eval_limit": st.integers(0, 1000), "validation_size": st.integers(1, 10_000),
+    "normalization": st.sampled_from(["standardize", "scale"]),
+    "precision": st.sampled_from(["float32", "tf32", "bfloat16"]), "seed": st.integers()})
+PRESET_TEXT = st.builds(
+    lambda plausible, values, raw, per_arch: yaml.safe_dump({**plausible, **values}) + "".join(
+        f"{k}: {v}\n" for k, v in raw.items()) + (yaml.safe_dump({"architectures": per_arch})
+                                                  if per_arch is not None else ""),
+    PLAUSIBLE,
+    st.dictionaries(KEYS, VALUES, max_size=2),
+    st.dictionaries(KEYS, RAW, max_size=2),
+    st.none() | st.dictionaries(st.sampled_from(ARCHS + ["lenet5"]),
+                                st.dictionaries(KEYS, VALUES, max_size=2) | VALUES, max_size=2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=PRESET_TEXT, arch=st.sampled_from(ARCHS))
+def test_any_preset_validates_or_is_one_error_line(text, arch):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "random.yaml"
+        path.write_text(text)
+        try:
+            hp = resolve(arch, preset=str(path))
+        except LTHError as e:
+            assert str(e) and "\n" not in str(e)
+            event("refused")
+        else:
+            event("valid")
+            assert isinstance(hp, Hparams) and hp.arch == arch
+            assert Hparams(**hp.to_dict()) == hp and hash(hp) == hash(Hparams(**hp.to_dict()))

@@ -1,13 +1,22 @@
 """`python -m lth_utils`: bad input is one line on stderr, exit status 2, and no traceback."""
+import contextlib
+import io
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_config import PRESET_TEXT
 
-from lth_utils.config import Hparams
+from lth_utils.config import Hparams, resolve
+from lth_utils.errors import LTHError
 from lth_utils.experiment import CHECKPOINT_FORMAT, load_and_evaluate
 from lth_utils.models import LotteryNet
 
@@ -172,3 +181,109 @@ def test_the_command_line_needs_no_pandas_except_for_claims():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: the claims command needs pandas (pip install -e '.[notebooks]')"]
+
+
+# --- in-process: options, defaults, --help --------------------------------------------------------
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """cli.main with run_experiment replaced by a recorder: nothing trains, nothing is written."""
+    calls = []
+    monkeypatch.setattr("lth_utils.experiment.run_experiment",
+                        lambda hp, out, data_dir, device, **kw: calls.append((hp, out, kw)))
+    return calls
+
+
+def test_help_is_quick_and_imports_no_torch():
+    code = ("import sys\nfrom lth_utils import cli\n"
+            "for argv in (['--help'], ['run', '--help'], ['evaluate', '--help']):\n"
+            "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "usage: python -m lth_utils run" in result.stdout
+
+
+def test_run_help_states_every_default():
+    from lth_utils import cli
+    run = next(a for a in cli.parser()._actions if a.dest == "command").choices["run"]
+    for action in run._actions:
+        if action.dest != "help":
+            assert "default" in action.help, action.dest
+    text = run.format_help()
+    assert "default: paper" in text and "default: lenet" in text and "$LTH_DATA" in text
+    assert "torch's own" in text and "shared CPU" in text
+
+
+def test_threads_default_is_torch_s_own(no_training, tmp_path, monkeypatch):
+    from lth_utils import cli
+    set_to = []
+    monkeypatch.setattr(torch, "set_num_threads", set_to.append)
+    argv = ["run", "lenet", "--preset", "smoke", "--out", str(tmp_path / "out"), "--no-progress"]
+    assert cli.main(argv) == 0 and set_to == []
+    assert cli.main(argv + ["--threads", "1"]) == 0 and set_to == [1]
+    assert len(no_training) == 2 and no_training[0][0].preset == "smoke"
+
+
+def test_data_root_default(tmp_path, monkeypatch):
+    from lth_utils.data import data_root
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LTH_DATA", raising=False)
+    assert data_root() == tmp_path / "data"
+    monkeypatch.setenv("LTH_DATA", str(tmp_path / "env"))
+    assert data_root() == tmp_path / "env"
+    assert data_root(tmp_path / "flag") == tmp_path / "flag"
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=PRESET_TEXT, arch=st.sampled_from(["lenet", "conv2"]))
+def test_any_preset_on_the_command_line(no_training, text, arch):
+    """The command line agrees with resolve: exit 0 (and the same parameters reach the run),
+    or exit 2 with one line on stderr and no traceback."""
+    from lth_utils import cli
+    no_training.clear()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "random.yaml"
+        path.write_text(text)
+        try:
+            expected = resolve(arch, preset=str(path))
+        except LTHError:
+            expected = None
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            code = cli.main(["run", arch, "--preset", str(path), "--out", f"{folder}/out",
+                             "--no-progress"])
+        if expected is None:
+            lines = stderr.getvalue().splitlines()
+            assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ")
+            assert no_training == []
+        else:
+            assert code == 0 and stderr.getvalue() == ""
+            assert [hp for hp, _, _ in no_training] == [expected]
+        assert not (Path(folder) / "out").exists()
+
+
+# --- packaging ------------------------------------------------------------------------------------
+
+def test_wheel_ships_the_presets_and_claims(tmp_path):
+    """A wheel built from the project's files holds params/*.yaml as lth_utils/params/."""
+    pytest.importorskip("setuptools")
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for folder in ("lth_utils", "params"):
+        shutil.copytree(REPO / folder, source / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                             "--no-build-isolation", "-q", "-w", str(tmp_path / "whl"),
+                             str(source)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (wheel,) = (tmp_path / "whl").glob("lottery_ticket-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {f"lth_utils/params/{p.name}" for p in (REPO / "params").glob("*.yaml")}
+    assert {"lth_utils/params/claims.yaml", "lth_utils/params/paper.yaml",
+            "lth_utils/params/smoke.yaml"} <= shipped <= names
+    assert "lth_utils/cli.py" in names

@@ -121,7 +121,7 @@ def main(argv=None) -> int:
                                                _device(args.device), args.weights)
             print(f"{args.split}: loss {loss:.4f}, accuracy {100 * accuracy:.2f}%")
     except LTHError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print("error: " + " ".join(str(e).splitlines()), file=sys.stderr)  # one line, always
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished runs are kept; the same command resumes", file=sys.stderr)

@@ -145,7 +145,8 @@ def _describe(err: dict) -> str:
     if kind in ("missing", "missing_argument"):
         return f"{field} is missing"
     if kind in ("unexpected_keyword_argument", "unexpected_positional_argument"):
-        return f"unknown parameter {field}; known: {', '.join(FIELDS)}"
+        return f"unknown parameter {field if field.isidentifier() else repr(field)}; " \
+               f"known: {', '.join(FIELDS)}"
     return f"{field}: {err['msg']}"
 
 
@@ -321,7 +322,8 @@ def read_preset(name_or_path: str) -> dict:
         allowed = OVERRIDABLE | ({"description", "architectures"} if not scope else set())
         for key in keys:
             if key not in allowed:
-                raise LTHError(f"preset {path}: unknown key {scope}{key}; known keys: "
+                shown = key if isinstance(key, str) and key.isidentifier() else repr(key)
+                raise LTHError(f"preset {path}: unknown key {scope}{shown}; known keys: "
                                f"{', '.join(sorted(OVERRIDABLE))}")
     return preset
 
@@ -338,6 +340,7 @@ def resolve(arch: str = "lenet", dataset: str | None = None, preset: str = "pape
     values.update({k: v for k, v in overrides.items() if v is not None})
     unknown = sorted(str(k) for k in set(values) - OVERRIDABLE)
     if unknown:
-        raise LTHError(f"unknown parameter {unknown[0]}; known: {', '.join(sorted(OVERRIDABLE))}")
+        raise LTHError(f"unknown parameter {unknown[0]!r}; known: "
+                       f"{', '.join(sorted(OVERRIDABLE))}")
     return dataclasses.replace(base, dataset=dataset or base.dataset, preset=Path(preset).stem,
                                **values)

@@ -147,6 +147,14 @@ def test_unknown_key_under_architecture(tmp_path):
         resolve("conv2", preset=path)
 
 
+def test_odd_keys_are_named_on_one_line(tmp_path):
+    """A key with a line break (here NEL, U+0085) is shown quoted: the error stays one line."""
+    path = write_preset(tmp_path, 'architectures:\n  conv2:\n    ? "\\N"\n    : null\n')
+    with pytest.raises(LTHError, match=re.escape("unknown key architectures.conv2.'\\x85'")) as e:
+        resolve("lenet", preset=path)
+    assert len(str(e.value).splitlines()) == 1
+
+
 @pytest.mark.parametrize("key", ["arch", "dataset", "preset"])
 def test_identity_keys_are_not_overridable(tmp_path, key):
     assert key not in OVERRIDABLE
@@ -410,7 +418,7 @@ def test_any_preset_validates_or_is_one_error_line(text, arch):
         try:
             hp = resolve(arch, preset=str(path))
         except LTHError as e:
-            assert str(e) and "\n" not in str(e)
+            assert len(str(e).splitlines()) == 1, str(e)
             event("refused")
         else:
             event("valid")

@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import LotteryNet
-from .paper import DATASETS
 from .training import evaluate
 
 # On a CPU, a network's fully-connected layer that keeps at most this fraction of its weights

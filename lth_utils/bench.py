@@ -10,9 +10,9 @@ them alike, and each figure is the median over repeats:
   typical  what public implementations do: nn.Module, a DataLoader over a TensorDataset,
            torch's default Adam, masks re-applied after each step, evaluation through
            DataLoaders;
-  tuned    this project's reference loop (training.train): batches by tensor indexing,
-           gradients masked by hooks, fused Adam, evaluation in large chunks;
-  engine   K networks as one batched computation (engine.train_stacked).
+  tuned    this project's loop (training.train) on one LotteryNet (training.SingleNet):
+           batches by tensor indexing, masked gradients, fused Adam, evaluation in chunks;
+  engine   K networks as one batched computation (engine.StackedNet, the same loop).
 It prints model-iterations per second, the engine's ratios to the two loops, and achieved
 FLOP/s against the dense matmul FLOP/s measured in the same run. With several `--threads`,
 the engine runs once per thread count (interleaved too) while the loops and the peak use the
@@ -29,11 +29,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from .data import load_splits
-from .engine import SPARSE_BELOW, StackedNet, train_stacked
+from .engine import SPARSE_BELOW, StackedNet
 from .models import LotteryNet, build_layers
 from .paper import DATASETS, FIGURE_2
 from .pruning import random_masks
-from .training import PRECISIONS, set_tensor_cores, train
+from .training import PRECISIONS, SingleNet, set_tensor_cores, train
 
 BATCH = 60
 EVAL_EVERY = 100
@@ -129,8 +129,8 @@ def tuned_loop(arch, dataset, splits, iterations, learning_rate, device, density
     model = LotteryNet(arch, dataset).to(device)
     model.apply_masks(mask)
     model.load_parameters(params)
-    train(model, splits, iterations, learning_rate, BATCH, data_seed=1, eval_every=EVAL_EVERY,
-          train_accuracy=False)
+    train(SingleNet(model), splits, iterations=iterations, learning_rate=learning_rate,
+          batch_size=BATCH, data_seeds=[1], eval_every=EVAL_EVERY, train_accuracy=False)
 
 
 def engine_loop(arch, dataset, splits, iterations, learning_rate, device, k, precision, density,
@@ -138,8 +138,9 @@ def engine_loop(arch, dataset, splits, iterations, learning_rate, device, k, pre
     net = StackedNet(arch, dataset, k, device, sparse_below)
     for j, (mask, params) in enumerate(networks(arch, dataset, k, device, density)):
         net.load(j, mask, params)
-    train_stacked(net, splits, iterations, learning_rate, BATCH, list(range(k)), EVAL_EVERY,
-                  train_accuracy=False, precision=precision)
+    train(net, splits, iterations=iterations, learning_rate=learning_rate, batch_size=BATCH,
+          data_seeds=list(range(k)), eval_every=EVAL_EVERY, train_accuracy=False,
+          precision=precision)
 
 
 def main(argv=None):

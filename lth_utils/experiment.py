@@ -48,12 +48,12 @@ from tqdm.auto import tqdm
 
 from .config import STRATEGIES, Hparams
 from .data import load_splits
-from .engine import StackedNet, train_stacked
+from .engine import StackedNet
 from .errors import LTHError
 from .models import LotteryNet
 from .pruning import (layer_counts, layer_rates, mask_counts, percent_remaining, prune_layerwise,
                       prune_to_counts, random_masks)
-from .training import evaluate, train
+from .training import SingleNet, evaluate, train
 
 METRICS_COLUMNS = ["arch", "dataset", "strategy", "trial", "round", "pm", "iteration", "split",
                    "loss", "accuracy"]
@@ -287,29 +287,22 @@ class Experiment:
                       eval_limit=hp.eval_limit, start=start, snapshot_at=snapshot_at,
                       progress=progress, precision=hp.precision)
         if self.engine == "reference":
-            (mask, _, _), = starts
-            model = LotteryNet(hp.arch, hp.dataset).to(device)
-            model.apply_masks({n: m.to(device) for n, m in mask.items()})
-            model.load_parameters({k: v.to(device) for k, v in initial[0].items()})
-            results = [train(model, self.splits, data_seed=seeds[0], **common)]
-            trained = [model.parameters_state()]
+            net = SingleNet(LotteryNet(hp.arch, hp.dataset).to(device))
         else:
             net = StackedNet(hp.arch, hp.dataset, len(units), device)
-            for j, (mask, _, _) in enumerate(starts):
-                net.load(j, {n: m.to(device) for n, m in mask.items()},
-                         {k: v.to(device) for k, v in initial[j].items()})
-            state_file = self.group_state_path(units)
-            results = train_stacked(net, self.splits, data_seeds=seeds, state_file=state_file,
-                                    **common)
-            trained = [net.export(j) for j in range(len(units))]
+        for j, (mask, _, _) in enumerate(starts):
+            net.load(j, {n: m.to(device) for n, m in mask.items()},
+                     {k: v.to(device) for k, v in initial[j].items()})
+        state_file = self.group_state_path(units)
+        results = train(net, self.splits, data_seeds=seeds, state_file=state_file, **common)
+        trained = [net.export(j) for j in range(len(units))]
         for unit, (mask, _, _), init, result, params in zip(units, starts, initial, results,
                                                             trained):
             self.save_unit(unit, mask, init, params, result)
         self.log({"event": "group", "round": units[0].round,
                   "units": [u.name(hp.arch) for u in units],
                   "seconds": round(results[0].seconds, 1)})
-        if self.engine != "reference":
-            state_file.unlink(missing_ok=True)
+        state_file.unlink(missing_ok=True)
 
     def log(self, record: dict) -> None:
         """Append to provenance.jsonl: each invocation (commit, machine, device) and each

@@ -1,21 +1,38 @@
-"""Training one masked network with the paper's protocol (Section 2, Figure 2, Appendix G).
+"""The training loop of the paper's protocol (Section 2, Figure 2, Appendix G), for K networks.
 
 Adam, minibatches drawn from a fresh permutation of the training split each epoch; the
 validation and test sets are evaluated every `eval_every` iterations (and at the first and
 last iteration); training accuracy is measured once, at the end. `eval_limit` (a documented
-deviation for quick runs) evaluates only the first N examples of each split. Runs always train to full
-length: early stopping is an analysis of the recorded validation loss, as in the paper.
+deviation for quick runs) evaluates only the first N examples of each split. Runs always train
+to full length: early stopping is an analysis of the recorded validation loss, as in the paper.
+
+`train` runs K networks through one loop. A net is `engine.StackedNet` (K networks batched) or
+`SingleNet` (one `LotteryNet`, the reference the engine is tested against); both offer:
+  k                         the number of networks K
+  parameters()              the leaf tensors Adam updates (each network its own)
+  forward(x)                logits [K, B, classes] from images [K, B, C, H, W], a batch each
+  mask_gradients()          zero the gradients of pruned weights (after backward)
+  evaluate(x, y, precision) [(mean loss, accuracy)] * K on examples x [N, C, H, W], y [N]
+  export(j), load(j, mask, parameters)   network j's parameters, named as in LotteryNet
 """
+import contextlib
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from .data import Splits
+from .errors import LTHError
 
 EVAL_CHUNK = 1000
 PRECISIONS = ("float32", "tf32", "bfloat16")
+# With a state file, a run's state (weights, Adam moments, records so far) is saved this
+# often, and at Ctrl-C.
+SAVE_EVERY_SECONDS = 300.0
 
 
 def autocast(precision: str, device: torch.device):
@@ -53,9 +70,9 @@ def batch_indices(n: int, batch_size: int, seed: int, start: int, stop: int, dev
 
 @torch.no_grad()
 def evaluate(model, x: torch.Tensor, y: torch.Tensor, precision: str = "float32") -> tuple:
-    """Mean cross-entropy loss and accuracy of `model` on (x, y)."""
-    was_training = model.training
-    model.eval()
+    """Mean cross-entropy loss and accuracy of `model` (images [B, C, H, W] -> logits
+    [B, classes]) on (x, y), in chunks of EVAL_CHUNK examples, the loss summed in float64 in
+    a fixed order: the numbers depend on the network and the examples only."""
     loss, correct = 0.0, 0
     for i in range(0, len(x), EVAL_CHUNK):
         with autocast(precision, x.device):
@@ -63,8 +80,36 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, precision: str = "float32"
         target = y[i: i + EVAL_CHUNK]
         loss += F.cross_entropy(logits, target, reduction="none").sum(dtype=torch.float64).item()
         correct += (logits.argmax(1) == target).sum().item()
-    model.train(was_training)
     return loss / len(x), correct / len(x)
+
+
+class SingleNet:
+    """One LotteryNet (trained in place) as a net of K = 1 networks for `train`."""
+    k = 1
+
+    def __init__(self, model):
+        self.model = model
+
+    def parameters(self) -> list:
+        return list(self.model.parameters())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x[0]).unsqueeze(0)
+
+    @torch.no_grad()
+    def mask_gradients(self) -> None:
+        for name, mask in self.model.masks().items():
+            self.model.weight(name).grad.mul_(mask)
+
+    def evaluate(self, x, y, precision: str = "float32") -> list:
+        return [evaluate(self.model, x, y, precision)]
+
+    def export(self, j: int) -> dict:
+        return self.model.parameters_state()
+
+    def load(self, j: int, mask: dict, parameters: dict) -> None:
+        self.model.apply_masks(mask)
+        self.model.load_parameters(parameters)
 
 
 @dataclass
@@ -86,43 +131,108 @@ def adam(parameters, learning_rate: float) -> torch.optim.Adam:
     return torch.optim.Adam(parameters, lr=learning_rate, fused=True)
 
 
-def train(model, splits: Splits, iterations: int, learning_rate: float, batch_size: int,
-          data_seed: int, eval_every: int, eval_limit: int = 0, start: int = 0,
-          snapshot_at: int | None = None, progress=None,
-          train_accuracy: bool = True, precision: str = "float32") -> TrainResult:
-    """Train `model` (masks already applied) from iteration `start` to `iterations`."""
-    optimizer = adam(model.parameters(), learning_rate)
+@contextlib.contextmanager
+def deferred_interrupt(enabled: bool):
+    """Turn Ctrl-C into a flag the training loop checks between iterations, so it can save a
+    consistent state before stopping (only in the main thread, and only when `enabled`)."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    flag = []
+    previous = signal.signal(signal.SIGINT, lambda *_: flag.append(True))
+    try:
+        yield lambda: bool(flag)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_size: int,
+          data_seeds: list, eval_every: int, eval_limit: int = 0, start: int = 0,
+          snapshot_at: int | None = None, progress=None, train_accuracy: bool = True,
+          precision: str = "float32", state_file: Path | None = None,
+          should_stop=None) -> list[TrainResult]:
+    """Train the K networks of `net` (masks applied) from iteration `start` to `iterations`,
+    network j on the data order of `data_seeds[j]`; one TrainResult per network.
+
+    With a `state_file`, the state at an iteration boundary is saved there every
+    SAVE_EVERY_SECONDS and at Ctrl-C (then KeyboardInterrupt is raised), and training resumes
+    from it with exactly the numbers of an uninterrupted run. `should_stop(iteration)`, asked
+    at each boundary, stops the run there as Ctrl-C does."""
+    optimizer = adam(net.parameters(), learning_rate)
     limit = slice(0, eval_limit or None)
     held_out = {"val": (splits.val_x[limit], splits.val_y[limit]),
                 "test": (splits.test_x[limit], splits.test_y[limit])}
     checkpoints = eval_iterations(start, iterations, eval_every)
-    result = TrainResult()
-    started = time.monotonic()
+    results = [TrainResult() for _ in range(net.k)]
 
     def record(iteration):
         if iteration in checkpoints:
             for split, (x, y) in held_out.items():
-                result.evals.append((iteration, split, *evaluate(model, x, y, precision)))
+                for result, measured in zip(results, net.evaluate(x, y, precision)):
+                    result.evals.append((iteration, split, *measured))
         if iteration == snapshot_at:
-            result.snapshot = model.parameters_state()
+            for j, result in enumerate(results):
+                result.snapshot = net.export(j)
 
-    model.train()
-    device = splits.train_x.device
-    for i, idx in batch_indices(len(splits.train_x), batch_size, data_seed, start, iterations,
-                                device):
-        record(i)
-        with autocast(precision, device):
-            logits = model(splits.train_x[idx]).float()
-        loss = F.cross_entropy(logits, splits.train_y[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    def save(iteration):
+        state = {"iteration": iteration, "seconds": elapsed(), "weights": net.parameters(),
+                 "optimizer": optimizer.state_dict(),
+                 "evals": [r.evals for r in results], "snapshots": [r.snapshot for r in results]}
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state_file.with_name(state_file.name + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(state_file)
+
+    first, earlier, started = start, 0.0, time.monotonic()
+    elapsed = lambda: earlier + time.monotonic() - started  # noqa: E731
+    if state_file is not None and state_file.exists():
+        saved = torch.load(state_file, map_location=splits.train_x.device, weights_only=True)
+        if [t.shape for t in saved["weights"]] != [t.shape for t in net.parameters()]:
+            raise LTHError(f"{state_file} holds the state of other networks; delete it")
+        with torch.no_grad():
+            for tensor, value in zip(net.parameters(), saved["weights"]):
+                tensor.copy_(value)
+        optimizer.load_state_dict(saved["optimizer"])
+        for result, evals, snapshot in zip(results, saved["evals"], saved["snapshots"]):
+            result.evals, result.snapshot = [tuple(e) for e in evals], snapshot
+        first, earlier = saved["iteration"], saved.get("seconds", 0.0)
         if progress is not None:
-            progress.update(1)
+            progress.update(first - start)
+
+    device = splits.train_x.device
+    streams = [batch_indices(len(splits.train_x), batch_size, seed, first, iterations, device)
+               for seed in data_seeds]
+    last_save = time.monotonic()
+    with deferred_interrupt(state_file is not None) as interrupted:
+        for batches in zip(*streams):
+            i = batches[0][0]
+            stop = interrupted() or (should_stop is not None and should_stop(i))
+            if state_file is not None and (
+                    stop or time.monotonic() - last_save > SAVE_EVERY_SECONDS):
+                save(i)
+                last_save = time.monotonic()
+            if stop:
+                raise KeyboardInterrupt
+            record(i)
+            # One Adam step of every network on its own batch [K, B]: each network's loss is
+            # its batch mean, so the gradients of their sum are each network's own.
+            idx = torch.stack([b[1] for b in batches])
+            with autocast(precision, device):
+                logits = net.forward(splits.train_x[idx]).float()
+            k, b, classes = logits.shape
+            loss = F.cross_entropy(logits.reshape(-1, classes), splits.train_y[idx].reshape(-1),
+                                   reduction="sum") / b
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            net.mask_gradients()
+            optimizer.step()
+            if progress is not None:
+                progress.update(1)
     record(iterations)
     if train_accuracy:
-        result.evals.append((iterations, "train",
-                             *evaluate(model, splits.train_x[limit], splits.train_y[limit],
-                                       precision)))
-    result.seconds = time.monotonic() - started
-    return result
+        measured = net.evaluate(splits.train_x[limit], splits.train_y[limit], precision)
+        for result, (loss, accuracy) in zip(results, measured):
+            result.evals.append((iterations, "train", loss, accuracy))
+    for result in results:
+        result.seconds = elapsed()
+    return results

@@ -1,4 +1,5 @@
-"""The stacked engine trains K networks exactly as training them one by one would.
+"""The stacked engine trains K networks as training them one by one would, and a network's
+numbers do not depend on the group it is trained in.
 
 In float64 the two paths agree to ~1e-12: the same mathematics, only summation order differs.
 In float32 they agree to ~1e-6 for a hundred LeNet steps. Later, Adam amplifies rounding
@@ -6,27 +7,31 @@ differences (its update of a weight whose gradient is near zero is about +-lr, w
 gradient's size), and with fused Adam, whose rounding differs from the per-tensor loop's by an
 ulp here and there, float32 runs drift apart chaotically after a few hundred steps, as float32
 training on two machines does. The float32 comparisons cover 100 steps; float64 ones 300.
+Against itself, the engine is exact: a network trained in a group of K gets, bit for bit, the
+weights and recorded numbers it gets alone (K = 1).
 """
 import pytest
 import torch
 
 from lth_utils.data import Splits, load_splits
-from lth_utils.engine import StackedNet, evaluate_stacked, train_stacked
+from lth_utils.engine import SPARSE_BELOW, StackedNet
 from lth_utils.models import LotteryNet
 from lth_utils.pruning import random_masks
-from lth_utils.training import adam, autocast, evaluate, train
+from lth_utils.training import SingleNet, adam, autocast, evaluate, train
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
-def networks(arch, dataset, k, dtype):
-    """k (mask, parameters) pairs: different inits, masks of 100%, 70%, 40% ... density."""
+def networks(arch, dataset, k, dtype, densities=None):
+    """k (mask, parameters) pairs: different inits, masks of 100%, 70%, 40% ... density (or
+    `densities`)."""
     out = []
     for j in range(k):
         model = LotteryNet(arch, dataset).to(dtype)
         model.initialize(torch.Generator().manual_seed(j))
         shapes = {n: w.shape for n, w in model.weights().items()}
-        counts = {n: int(w.numel() * (1 - 0.3 * j)) for n, w in model.weights().items()}
+        density = densities[j] if densities else 1 - 0.3 * j
+        counts = {n: int(w.numel() * density) for n, w in model.weights().items()}
         mask = random_masks(shapes, counts, torch.Generator().manual_seed(100 + j))
         model.apply_masks(mask)
         out.append((mask, model.parameters_state()))
@@ -42,15 +47,16 @@ def small_splits(dataset, data_dir, n, dtype, held_out=200):
 def one_by_one(arch, dataset, nets, splits, steps, dtype):
     results = []
     for j, (mask, params) in enumerate(nets):
-        model = LotteryNet(arch, dataset).to(dtype)
-        model.apply_masks(mask)
-        model.load_parameters(params)
-        result = train(model, splits, steps, 1e-3, 60, data_seed=7 + j, eval_every=50)
-        results.append((result, model.parameters_state()))
+        single = SingleNet(LotteryNet(arch, dataset).to(dtype))
+        single.load(0, mask, params)
+        result, = train(single, splits, iterations=steps, learning_rate=1e-3, batch_size=60,
+                        data_seeds=[7 + j], eval_every=50)
+        results.append((result, single.export(0)))
     return results
 
 
-def stacked(arch, dataset, nets, splits, steps, dtype, grouped=None, sparse_below=0.0):
+def stacked(arch, dataset, nets, splits, steps, dtype, grouped=None, sparse_below=0.0,
+            seeds=None, eval_every=50):
     net = StackedNet(arch, dataset, len(nets), sparse_below=sparse_below)
     if grouped is not None:
         net.grouped = grouped
@@ -58,8 +64,8 @@ def stacked(arch, dataset, nets, splits, steps, dtype, grouped=None, sparse_belo
         t.data = t.data.to(dtype)
     for j, (mask, params) in enumerate(nets):
         net.load(j, mask, params)
-    results = train_stacked(net, splits, steps, 1e-3, 60, [7 + j for j in range(len(nets))],
-                            eval_every=50)
+    results = train(net, splits, iterations=steps, learning_rate=1e-3, batch_size=60,
+                    data_seeds=seeds or [7 + j for j in range(len(nets))], eval_every=eval_every)
     return net, results
 
 
@@ -103,7 +109,7 @@ def test_sparse_layers_equal_one_by_one(dtype, steps, tolerance, data_dir):
     nets = networks("lenet", "mnist", 3, dtype)
     reference = one_by_one("lenet", "mnist", nets, splits, steps, dtype)
     net, results = stacked("lenet", "mnist", nets, splits, steps, dtype, sparse_below=1.0)
-    assert all(net.sparse_layout(name) is not None for name in net.names)
+    assert all(net.sparse_layout(name, j) is not None for name in net.names for j in range(3))
     compare(reference, net, results, tolerance)
 
 
@@ -129,26 +135,28 @@ def test_pruned_weights_and_their_adam_moments_stay_zero(data_dir):
         net.load(j, mask, params)
     optimizer = adam(net.parameters(), 1e-2)  # the optimizer training uses
     for step in range(5):
-        logits = net.forward(splits.train_x[:180].view(3, 60, 1, 28, 28), shared=False)
+        logits = net.forward(splits.train_x[:180].view(3, 60, 1, 28, 28))
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 10), splits.train_y[:180])
         optimizer.zero_grad()
         loss.backward()
         net.mask_gradients()
         optimizer.step()
     for name in net.names:
-        pruned = ~net.mask[name]
-        assert pruned.any()
-        assert (net.weight[name][pruned] == 0).all()
-        state = optimizer.state[net.weight[name]]
-        assert (state["exp_avg"][pruned] == 0).all() and (state["exp_avg_sq"][pruned] == 0).all()
-        assert (net.weight[name][net.mask[name]] != 0).any()
+        for weight, mask in zip(net.weight[name], net.mask[name]):
+            pruned = ~mask
+            assert (weight[pruned] == 0).all()
+            state = optimizer.state[weight]
+            assert (state["exp_avg"][pruned] == 0).all()
+            assert (state["exp_avg_sq"][pruned] == 0).all()
+            assert (weight[mask] != 0).any()
+        assert (~net.mask[name]).any()
 
 
 def test_stacked_evaluation_equals_one_network_evaluation(data_dir):
     splits = small_splits("mnist", data_dir, 100, torch.float64)
     nets = networks("lenet", "mnist", 3, torch.float64)
     net, _ = stacked("lenet", "mnist", nets, splits, 0, torch.float64)
-    together = evaluate_stacked(net, splits.test_x, splits.test_y)
+    together = net.evaluate(splits.test_x, splits.test_y)
     for j, (mask, params) in enumerate(nets):
         model = LotteryNet("lenet", "mnist").to(torch.float64)
         model.apply_masks(mask)
@@ -167,3 +175,70 @@ def test_precision_sets_tensor_cores_for_the_pass(precision, tf32):
     with autocast(precision, torch.device("cpu")):
         assert torch.backends.cudnn.allow_tf32 is tf32
         assert torch.backends.cuda.matmul.allow_tf32 is tf32
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("arch,dataset,steps,densities", [
+    ("lenet", "mnist", 40, (1.0, 0.7, 0.4)),
+    ("lenet", "mnist", 40, (0.05, 0.03, 0.5)),  # two on the sparse path, one dense
+    ("conv2", "cifar10", 2, (1.0, 0.7, 0.4))])
+def test_a_network_trains_to_the_same_bits_in_any_group(arch, dataset, steps, densities,
+                                                        threads, data_dir, cifar_dir):
+    """Three networks trained as one group, and each alone (a group of one): the same weights
+    and the same recorded (loss, accuracy), exactly, on one thread or two."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        lenet = arch == "lenet"  # LeNet's held-out sets span two evaluation chunks
+        splits = small_splits(dataset, data_dir if lenet else cifar_dir, 1200 if lenet else 120,
+                              torch.float32, held_out=1500 if lenet else 60)
+        nets = networks(arch, dataset, 3, torch.float32, densities)
+        seeds = [7, 8, 9]
+        group, together = stacked(arch, dataset, nets, splits, steps, torch.float32,
+                                  sparse_below=SPARSE_BELOW, seeds=seeds, eval_every=20)
+        if arch == "lenet" and densities[0] < SPARSE_BELOW:
+            assert group.sparse_layout("1", 0) is not None and group.sparse_layout("1", 2) is None
+        for j, net in enumerate(nets):
+            alone, (result,) = stacked(arch, dataset, [net], splits, steps, torch.float32,
+                                       sparse_below=SPARSE_BELOW, seeds=[seeds[j]],
+                                       eval_every=20)
+            assert result.evals == together[j].evals
+            trained = alone.export(0)
+            for key, value in group.export(j).items():
+                assert torch.equal(value, trained[key]), key
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("engine", ["reference", "stacked"])
+def test_an_interrupted_run_resumes_to_the_same_numbers(engine, data_dir, tmp_path):
+    """`should_stop` stops a run at an iteration boundary as Ctrl-C does: its state is saved,
+    KeyboardInterrupt raised, and the run resumed from the state file ends as an uninterrupted
+    one, bit for bit."""
+    splits = small_splits("mnist", data_dir, 1200, torch.float32)
+    nets = networks("lenet", "mnist", 2, torch.float32)[-1 if engine == "reference" else 0:]
+
+    def run(state_file=None, should_stop=None):
+        net = (SingleNet(LotteryNet("lenet", "mnist")) if engine == "reference"
+               else StackedNet("lenet", "mnist", len(nets)))
+        for j, (mask, params) in enumerate(nets):
+            net.load(j, mask, params)
+        results = train(net, splits, iterations=50, learning_rate=1e-3, batch_size=60,
+                        data_seeds=[3, 4][:len(nets)], eval_every=20, start=5, snapshot_at=10,
+                        state_file=state_file, should_stop=should_stop)
+        return results, [net.export(j) for j in range(len(nets))]
+
+    uninterrupted, weights = run()
+    state = tmp_path / "group.state.pt"
+    asked = []
+    with pytest.raises(KeyboardInterrupt):
+        run(state, lambda i: asked.append(i) or i == 27)
+    assert asked == list(range(5, 28))
+    assert torch.load(state, weights_only=True)["iteration"] == 27
+    asked.clear()
+    resumed, resumed_weights = run(state, asked.append)
+    assert asked == list(range(27, 50))
+    for a, b, wa, wb in zip(uninterrupted, resumed, weights, resumed_weights):
+        assert a.evals == b.evals
+        assert all(torch.equal(a.snapshot[k], b.snapshot[k]) for k in a.snapshot)
+        assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -539,29 +539,28 @@ def test_atomic_path_keeps_the_old_file_on_failure_and_replaces_on_success(tmp_p
 
 def test_group_interrupted_mid_training_resumes_exactly(reference, tmp_path, data_dir,
                                                        monkeypatch):
-    """Ctrl-C inside a round's batched training: its state is saved at the next iteration
-    boundary, and the resumed run ends with the CSVs of an uninterrupted one."""
-    import signal
+    """A stop inside a round's batched training (`should_stop`, as Ctrl-C): its state is saved
+    at that iteration boundary, and the resumed run ends with the CSVs of an uninterrupted
+    one."""
+    import lth_utils.experiment as experiment
+    original = experiment.train
 
-    import lth_utils.engine as engine
-    original = engine._step
-    steps = []
+    def train_asking(asked, stop_at=None):
+        def wrapped(net, splits, **kwargs):
+            def should_stop(i):
+                asked.append(net.k)
+                return net.k == 5 and i == stop_at
+            return original(net, splits, should_stop=should_stop, **kwargs)
+        return wrapped
 
-    def interrupt_in_round_1(net, optimizer, splits, batches, record, precision, device):
-        steps.append(net.k)
-        if net.k == 5 and steps.count(5) == 36:
-            signal.raise_signal(signal.SIGINT)  # Ctrl-C during iteration 35
-        return original(net, optimizer, splits, batches, record, precision, device)
-
-    monkeypatch.setattr(engine, "_step", interrupt_in_round_1)
+    monkeypatch.setattr(experiment, "train", train_asking([], stop_at=36))
     with pytest.raises(KeyboardInterrupt):
         run(HP, tmp_path, data_dir)
     exp = Experiment(HP, tmp_path)
     state = exp.group_state_path(exp.groups()[1])
     assert state.exists() and torch.load(state, weights_only=True)["iteration"] == 36
-    monkeypatch.setattr(engine, "_step", original)
     resumed = []
-    monkeypatch.setattr(engine, "_step", lambda *a: resumed.append(a[0].k) or original(*a))
+    monkeypatch.setattr(experiment, "train", train_asking(resumed))
     run(HP, tmp_path, data_dir)
     assert resumed.count(5) == 2 * HP.iterations - 36  # round 1 from iteration 36, round 2
     assert not state.exists()

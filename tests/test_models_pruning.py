@@ -9,7 +9,7 @@ from lth_utils.models import LotteryNet, count_weights
 from lth_utils.paper import FIGURE_2
 from lth_utils.pruning import (layer_counts, layer_rates, mask_counts, percent_remaining,
                                prune_layerwise, prune_to_counts, random_masks)
-from lth_utils.training import adam, train
+from lth_utils.training import SingleNet, adam, train
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -260,8 +260,8 @@ def sparse_lenet(seed=0, keep=0.3):
 def test_pruned_weights_stay_zero_through_training():
     model, masks = sparse_lenet()
     before = {n: w.clone() for n, w in model.weights().items()}
-    result = train(model, random_splits(), iterations=20, learning_rate=1.2e-3, batch_size=60,
-                   data_seed=0, eval_every=10)
+    result, = train(SingleNet(model), random_splits(), iterations=20, learning_rate=1.2e-3,
+                    batch_size=60, data_seeds=[0], eval_every=10)
     for n, w in model.weights().items():
         assert (w[~masks[n]] == 0.0).all(), n
         assert not torch.equal(w[masks[n]], before[n][masks[n]]), f"{n} did not train"

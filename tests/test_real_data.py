@@ -12,7 +12,7 @@ import torch
 from lth_utils.data import load_splits
 from lth_utils.experiment import METRICS_COLUMNS, SUMMARY_COLUMNS
 from lth_utils.models import LotteryNet
-from lth_utils.training import train
+from lth_utils.training import SingleNet, train
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_single_thread")]
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,8 +22,9 @@ def _trained_accuracy(arch, dataset, data_dir, iterations, learning_rate, eval_l
     splits = load_splits(dataset, data_dir)
     model = LotteryNet(arch, dataset)
     model.initialize(torch.Generator().manual_seed(0))
-    result = train(model, splits, iterations, learning_rate, 60, data_seed=1,
-                   eval_every=iterations, eval_limit=eval_limit)
+    result, = train(SingleNet(model), splits, iterations=iterations,
+                    learning_rate=learning_rate, batch_size=60, data_seeds=[1],
+                    eval_every=iterations, eval_limit=eval_limit)
     return max(acc for _, split, _, acc in result.evals if split == "test")
 
 

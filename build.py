@@ -32,14 +32,12 @@ from __future__ import annotations
 
 import argparse
 import ast
-import csv
 import datetime as dt
 import hashlib
 import html
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import subprocess
@@ -52,6 +50,7 @@ NOTEBOOKS_DIR = REPO / "notebooks"
 # What the notebooks' output depends on besides their source and results (the overview's
 # claims table reads claims.py and params/claims.yaml).
 HELPERS = [REPO / "lth_utils" / "analysis.py", REPO / "lth_utils" / "plotting.py",
+           REPO / "lth_utils" / "strategies.py",
            REPO / "lth_utils" / "claims.py", REPO / "params" / "claims.yaml"]
 STATE_FORMAT = "lth-build-state/1"
 
@@ -130,7 +129,7 @@ def read_json(path: Path):
 
 def git_commit() -> str:
     """The commit the report was built from, short, saying whether tracked files differ."""
-    from lth_utils.experiment import git_commit as commit
+    from lth_utils.provenance import git_commit as commit
     sha = commit()
     if sha == "unknown":
         return "unknown (not a git checkout)"
@@ -234,7 +233,7 @@ class Build:
         found = []
         try:
             from lth_utils import resolve
-            from lth_utils.experiment import results_folder
+            from lth_utils.store import results_folder
         except ImportError:
             return [(a, None, None, None) for a in archs]
         for arch in archs:
@@ -310,12 +309,12 @@ def science(folder: Path) -> dict | None:
     """The parameters in a results folder's params.yaml that change its numbers (not the
     provenance, trials or strategies, which a resumed run may rewrite)."""
     from lth_utils.errors import LTHError
-    from lth_utils.experiment import read_params
+    from lth_utils.store import Store
     path = folder / "params.yaml"
     if not path.is_file():
         return None
     try:
-        return read_params(path).science()
+        return Store(folder).read_hparams().science()
     except LTHError:
         return {"unreadable": file_hash(path)}
 
@@ -379,27 +378,11 @@ def failure_message(name: str, d: dict) -> str:
 
 # --- progress -------------------------------------------------------------------------------
 
-RESULT = re.compile(r"^(?P<arch>[a-z0-9]+)_(?P<strategy>[a-z_]+)_trial(?P<trial>\d+)"
-                    r"_round(?P<round>\d+)\.json$")
-
-
 def experiment_progress(folder: Path, hp, strategies) -> tuple:
-    """(finished, total) runs of one experiment, from its result files (units/), or from
-    summary.csv where there are none (committed results; README: Results)."""
-    total = hp.trials * (1 + hp.rounds * len(strategies))
-    results, units = folder / "units", []
-    if results.is_dir():
-        for path in results.iterdir():
-            m = RESULT.match(path.name)
-            if m:
-                units.append((m["strategy"], int(m["trial"]), int(m["round"])))
-    elif (folder / "summary.csv").is_file():
-        with open(folder / "summary.csv", newline="") as f:
-            units = [(r["strategy"], int(r["trial"]), int(r["round"])) for r in csv.DictReader(f)]
-    done = sum(1 for strategy, trial, rnd in units if trial < hp.trials and (
-        (rnd == 0 and strategy == "winning_ticket") or
-        (0 < rnd <= hp.rounds and strategy in strategies)))
-    return done, total
+    """(finished, planned) networks of one experiment, as its results store counts them."""
+    from lth_utils.analysis import run_status
+    status = run_status(folder, hp, strategies)
+    return status.done, status.planned
 
 
 # --- the build --------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ _EXPORTS = {
     "load_splits": "data", "LTHError": "errors", "Experiment": "experiment",
     "load_and_evaluate": "experiment", "run_experiment": "experiment",
     "LotteryNet": "models", "count_weights": "models", "layer_counts": "pruning",
-    "prune_layerwise": "pruning",
+    "prune_layerwise": "pruning", "Store": "store", "results_folder": "store",
+    "Unit": "strategies",
 }
 
 __all__ = sorted(_EXPORTS)

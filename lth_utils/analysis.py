@@ -14,19 +14,19 @@ Conventions:
 """
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from .config import Hparams, resolve
+from .data import data_root
 from .errors import LTHError
-from .experiment import plan, read_params as read_hparams, results_folder
+from .experiment import plan
 from .paper import FIGURE_2
+from .store import Store, results_folder
+from .strategies import TABLE
 
 # Figure 3: the Pm levels (percent of weights remaining) of LeNet's test-accuracy curves.
 FIG3_PM_LEVELS = (100.0, 51.3, 21.1, 7.0, 3.6, 1.9)
@@ -37,50 +37,13 @@ PM_TOLERANCE = 0.03
 ARCH_NAMES = {name: spec.name for name, spec in FIGURE_2.items()}
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 
-# The paper's names for the strategies (Figures 1, 3, 4 and 5), in legend order.
-STRATEGY_LABELS = {
-    "winning_ticket": "Winning Ticket (Iterative)",
-    "oneshot": "Winning Ticket (Oneshot)",
-    "random_reinit": "Random Reinit (Iterative)",
-    "random_sparse": "Random Sparse",
-    "rewind": "Late Resetting",
-}
-
-# Short names, for tables.
-SHORT_NAMES = {"winning_ticket": "winning ticket", "oneshot": "one-shot",
-               "random_reinit": "reinit", "random_sparse": "random sparse",
-               "rewind": "late reset"}
+# The paper's names for the strategies (Figures 1, 3, 4 and 5), in legend order, and short
+# names for tables: views of the strategies' table (strategies.py).
+STRATEGY_LABELS = {s.name: s.label for s in TABLE}
+SHORT_NAMES = {s.name: s.short for s in TABLE}
 
 SUMMARY_VALUES = ("early_stop_iteration", "early_stop_val_loss", "early_stop_test_accuracy",
                   "final_test_accuracy", "final_train_accuracy")
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def default_data_dir() -> Path:
-    """$LTH_DATA if set, else the repository's data/ folder (wherever the notebook runs)."""
-    return Path(os.environ.get("LTH_DATA") or REPO / "data")
-
-
-# --- running what is missing ---------------------------------------------------------------
-
-@contextlib.contextmanager
-def _folder_lock(path: Path):
-    """An exclusive lock on `path` (a file), so that two notebooks sharing a results folder
-    run its experiments one after the other: the second then finds them done."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock (notebooks then must not run at the same time)
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
 
 def hparams(arch: str, preset: str, trials: int | None = None, strategies=None,
             dataset: str | None = None) -> Hparams:
@@ -95,39 +58,29 @@ def hparams(arch: str, preset: str, trials: int | None = None, strategies=None,
 
 def ensure_results(hp: Hparams, results_dir="results", data_dir=None, device="cpu",
                    threads: int | None = None, progress: bool = True) -> Path:
-    """Run (or resume) the experiment `hp` with `run_experiment` and return its folder.
-    Finished units are skipped by `run_experiment`, so results are never redone."""
+    """Run (or resume) the experiment `hp` and return its folder. Finished units are never
+    trained again; a notebook that finds another process in the folder waits for it."""
     if threads is not None:
         import torch
         if threads < 1:
             raise LTHError(f"threads must be at least 1, not {threads}")
         torch.set_num_threads(threads)
-    from . import run_experiment  # the public API (lth_utils.run_experiment)
-    folder = results_folder(results_dir, hp.arch, hp.dataset, hp.preset)
-    with _folder_lock(Path(results_dir) / f".{folder.name}.lock"):
-        return Path(run_experiment(hp, out=str(results_dir),
-                                   data_dir=str(data_dir or default_data_dir()),
-                                   device=device, progress=progress))
+    from .experiment import Experiment
+    from .provenance import provenance
+    return Experiment(hp, results_dir, data_root(data_dir), device).run(
+        progress, provenance(device, "stacked"), wait=True)
 
 
 # --- reading --------------------------------------------------------------------------------
 
 def read_params(folder) -> dict:
     """params.yaml of a results folder (resolved parameters and provenance)."""
-    path = Path(folder) / "params.yaml"
-    if not path.exists():
-        raise LTHError(f"no params.yaml in {folder}: not a results folder")
-    return yaml.safe_load(path.read_text()) or {}
+    return Store(folder).read_params()
 
 
 def read_csv(folder, name: str) -> pd.DataFrame:
-    """A CSV of a results folder, or its gzip-compressed copy (`name.gz`, as committed)."""
-    path = Path(folder) / name
-    if not path.exists() and path.with_name(name + ".gz").exists():
-        path = path.with_name(name + ".gz")
-    if not path.exists():
-        raise LTHError(f"no {name} in {folder}; run the experiment first")
-    return pd.read_csv(path)
+    """summary.csv or metrics.csv of a results folder (or its committed `.gz` copy)."""
+    return pd.read_csv(Store(folder).csv_path(name))
 
 
 def with_dense(df: pd.DataFrame, strategies) -> pd.DataFrame:
@@ -176,7 +129,7 @@ def load_results(folder, hp: Hparams | None = None) -> Results:
     folder = Path(folder)
     params = read_params(folder)
     if hp is None:
-        hp = read_hparams(folder / "params.yaml")
+        hp = Hparams(**params["hparams"])
     summary, metrics = read_csv(folder, "summary.csv"), read_csv(folder, "metrics.csv")
     strategies = ["winning_ticket", *[s for s in hp.strategies if s != "winning_ticket"]]
     keep = lambda df: df[df["strategy"].isin(strategies) & (df["trial"] < hp.trials)]  # noqa: E731
@@ -185,19 +138,22 @@ def load_results(folder, hp: Hparams | None = None) -> Results:
 
 
 def complete(folder, hp: Hparams) -> bool:
-    """Whether `folder` holds every run of `hp` (its trials, strategies and rounds) with the
+    """Whether `folder` holds every unit of `hp` (its trials, strategies and rounds) with the
     same science: then nothing needs training, even without checkpoints (committed results)."""
-    folder = Path(folder)
-    if not (folder / "params.yaml").exists() or not (folder / "summary.csv").exists():
-        return False
+    store = Store(folder, hp.arch)
     try:
-        if read_hparams(folder / "params.yaml").science() != hp.science():
-            return False
+        return (store.status(plan(hp)).state == "complete"
+                and store.read_hparams().science() == hp.science())
     except LTHError:
         return False
-    summary = pd.read_csv(folder / "summary.csv")
-    have = set(zip(summary["strategy"], summary["trial"], summary["round"]))
-    return all((u.strategy, u.trial, u.round) in have for u in plan(hp))
+
+
+def run_status(folder, hp: Hparams, strategies=None):
+    """How far `folder` is with the units of `hp` (of `strategies` only, if given: the dense
+    network always counts): a `store.Status` (state, done, planned)."""
+    units = [u for u in plan(hp) if strategies is None or u.round == 0
+             or u.strategy in strategies]
+    return Store(folder, hp.arch).status(units)
 
 
 def experiment(arch: str, preset: str, trials: int | None = None, strategies=None,

@@ -19,8 +19,8 @@ from .analysis import (ARCH_NAMES, PM_TOLERANCE, load_results, markdown_table, m
                        round_pms)
 from .config import CLAIMS_FILE, STRATEGIES, Hparams
 from .errors import LTHError
-from .experiment import results_folder
 from .paper import CONTROLS_PER_POINT, FIGURE_2
+from .store import results_folder
 
 # measure name -> (unit, the keys it takes)
 MEASURES = {

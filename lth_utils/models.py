@@ -40,9 +40,10 @@ def _buffer_name(weight_name: str) -> str:
 class LotteryNet(nn.Module):
     """One of the paper's networks with a boolean mask per prunable weight.
 
-    The masks are buffers (they travel with `state_dict` and `.to(device)`), and `apply_masks`
-    is the one place they act: it zeroes pruned weights and installs gradient hooks so pruned
-    weights get zero gradients, hence no Adam update (its moments stay exactly zero there).
+    The masks are buffers (they travel with `state_dict` and `.to(device)`). They act in two
+    places, as in every training loop of this project (`training.train`): `apply_masks` zeroes
+    pruned weights, and `mask_gradients`, called after each backward pass, zeroes their
+    gradients, hence no Adam update (its moments stay exactly zero there).
     """
 
     def __init__(self, arch: str, dataset: str):
@@ -55,7 +56,6 @@ class LotteryNet(nn.Module):
         for name in self.prunable_names:
             weight = self.layers.get_submodule(name).weight
             self.register_buffer(_buffer_name(name), torch.ones_like(weight, dtype=torch.bool))
-            weight.register_hook(lambda grad, name=name: grad * self.mask(name))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
@@ -92,6 +92,12 @@ class LotteryNet(nn.Module):
             if masks is not None:
                 self.mask(name).copy_(masks[name])
             self.weight(name).mul_(self.mask(name))
+
+    @torch.no_grad()
+    def mask_gradients(self) -> None:
+        """Zero the gradients of pruned weights (after `backward`, before the optimizer step)."""
+        for name in self.prunable_names:
+            self.weight(name).grad.mul_(self.mask(name))
 
     @torch.no_grad()
     def initialize(self, generator: torch.Generator) -> None:

@@ -19,17 +19,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
-from .analysis import (ARCH_NAMES, STRATEGY_LABELS, Results, aggregate, curves,  # noqa: E402
-                       match_pm_levels, pm_label, round_pms)
+from .analysis import (ARCH_NAMES, SHORT_NAMES, STRATEGY_LABELS, Results, aggregate,  # noqa: E402
+                       curves, match_pm_levels, pm_label, round_pms)
+from .strategies import TABLE  # noqa: E402
 
-# One look per strategy (legend order = STRATEGY_LABELS order): tickets solid, controls dashed.
-STRATEGY_STYLE = {
-    "winning_ticket": dict(color="#1f77b4", linestyle="-", marker="o"),
-    "oneshot": dict(color="#2ca02c", linestyle="-", marker="s"),
-    "random_reinit": dict(color="#d62728", linestyle="--", marker="v"),
-    "random_sparse": dict(color="#ff7f0e", linestyle="--", marker="^"),
-    "rewind": dict(color="#9467bd", linestyle="-.", marker="D"),
-}
+# One look per strategy, from the strategies' table: tickets solid, controls dashed.
+STRATEGY_STYLE = {s.name: s.style for s in TABLE}
 ZORDER = {"winning_ticket": 6, "oneshot": 5}  # tickets drawn over the controls they may hide
 ARCH_COLORS = {"lenet": "#7f7f7f", "conv2": "#1f77b4", "conv4": "#ff7f0e", "conv6": "#2ca02c"}
 LEVEL_COLORS = {100.0: "#1f77b4", 51.3: "#ff7f0e", 21.1: "#2ca02c", 7.0: "#d62728",
@@ -161,7 +156,7 @@ def arch_figure(results_list, values, strategies=("winning_ticket", "random_rein
                     agg = aggregate(rows, value)
                     pms.extend(agg["pm"])
                     style = dict(STRATEGY_STYLE[s], color=ARCH_COLORS[r.hp.arch])
-                    label = name if s == "winning_ticket" else f"{name} ({_short(s)})"
+                    label = name if s == "winning_ticket" else f"{name} ({SHORT_NAMES[s]})"
                     _errorbar(ax, agg["pm"], agg, label=label, zorder=ZORDER.get(s, 3),
                               **style)
             pm_axis(ax, pms)
@@ -218,11 +213,6 @@ def grid_figure(results_list, values, strategies=("winning_ticket", "random_rein
             fig.legend(handles, labels_, loc="upper center", ncol=len(labels_),
                        bbox_to_anchor=(0.5, 0.0))
     return fig
-
-
-def _short(strategy: str) -> str:
-    return {"random_reinit": "reinit", "random_sparse": "random sparse",
-            "oneshot": "one-shot", "rewind": "late reset"}.get(strategy, strategy)
 
 
 def _legend(fig, axes) -> None:

@@ -27,12 +27,14 @@ import torch.nn.functional as F
 
 from .data import Splits
 from .errors import LTHError
+from .store import read_torch, save_torch
 
 EVAL_CHUNK = 1000
 PRECISIONS = ("float32", "tf32", "bfloat16")
 # With a state file, a run's state (weights, Adam moments, records so far) is saved this
 # often, and at Ctrl-C.
 SAVE_EVERY_SECONDS = 300.0
+STATE_FORMAT = "lth_utils.group-state/1"
 
 
 def autocast(precision: str, device: torch.device):
@@ -96,10 +98,8 @@ class SingleNet:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x[0]).unsqueeze(0)
 
-    @torch.no_grad()
     def mask_gradients(self) -> None:
-        for name, mask in self.model.masks().items():
-            self.model.weight(name).grad.mul_(mask)
+        self.model.mask_gradients()
 
     def evaluate(self, x, y, precision: str = "float32") -> list:
         return [evaluate(self.model, x, y, precision)]
@@ -175,18 +175,17 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
                 result.snapshot = net.export(j)
 
     def save(iteration):
-        state = {"iteration": iteration, "seconds": elapsed(), "weights": net.parameters(),
+        state = {"format": STATE_FORMAT, "iteration": iteration, "seconds": elapsed(),
+                 "weights": net.parameters(),
                  "optimizer": optimizer.state_dict(),
                  "evals": [r.evals for r in results], "snapshots": [r.snapshot for r in results]}
-        state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = state_file.with_name(state_file.name + ".tmp")
-        torch.save(state, tmp)
-        tmp.replace(state_file)
+        save_torch(state_file, state)
 
     first, earlier, started = start, 0.0, time.monotonic()
     elapsed = lambda: earlier + time.monotonic() - started  # noqa: E731
     if state_file is not None and state_file.exists():
-        saved = torch.load(state_file, map_location=splits.train_x.device, weights_only=True)
+        saved = read_torch(state_file, STATE_FORMAT, "group state file", "delete it to train "
+                           "that group again from its start")
         if [t.shape for t in saved["weights"]] != [t.shape for t in net.parameters()]:
             raise LTHError(f"{state_file} holds the state of other networks; delete it")
         with torch.no_grad():

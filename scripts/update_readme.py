@@ -18,8 +18,6 @@ With --check it changes nothing and exits 1 if the README differs from what it w
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import re
 import sys
 from pathlib import Path
@@ -28,42 +26,28 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from lth_utils import analysis, claims  # noqa: E402
-from lth_utils.experiment import plan  # noqa: E402
+from lth_utils.store import Store  # noqa: E402
 
 PRESET = "paper"
 
 
 def compress_metrics(results_dir: Path) -> None:
     for csv_path in sorted(results_dir.glob(f"*_{PRESET}/metrics.csv")):
-        data = csv_path.read_bytes()
-        target = csv_path.with_name("metrics.csv.gz")
-        tmp = target.with_name(".metrics.csv.gz.tmp")
-        with open(tmp, "wb") as raw, gzip.GzipFile("", "wb", 9, raw, mtime=0) as f:
-            f.write(data)
-        tmp.replace(target)
+        Store(csv_path.parent).compress_metrics()
 
 
 def wall_hours(folder: Path) -> float:
     """Training wall time of a run: the sum of its groups' seconds in provenance.jsonl."""
-    path = folder / "provenance.jsonl"
-    if not path.exists():
-        return 0.0
-    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    events = Store(folder).provenance()
     return sum(e.get("seconds", 0.0) for e in events if e.get("event") == "group") / 3600
-
-
-def networks_done(r) -> int:
-    """Networks a run has finished (the dense one counted once per trial)."""
-    return len(r.summary.drop_duplicates(["strategy", "trial", "round"]).query(
-        "round > 0 or strategy == 'winning_ticket'"))
 
 
 def progress(r) -> str:
     """How far a run has come, e.g. `rounds 0 to 2 of 18 (Pm 100 to 64.1%), 45 of 365
     networks`."""
-    s = r.summary
+    s, status = r.summary, analysis.run_status(r.folder, r.hp)
     return (f"rounds 0 to {int(s['round'].max())} of {r.hp.rounds} (Pm 100 to "
-            f"{s['pm'].min():.1f}%), {networks_done(r)} of {len(plan(r.hp))} networks")
+            f"{s['pm'].min():.1f}%), {status.done} of {status.planned} networks")
 
 
 def status_section(runs: dict, evaluated) -> str:
@@ -84,7 +68,7 @@ def run_section(runs: dict) -> str:
         parts.append(
             f"**{analysis.ARCH_NAMES[r.hp.arch]}** (`results/{Path(r.folder).name}/`): "
             f"{progress(r)}, {wall_hours(Path(r.folder)):.1f} h of training"
-            f"{'' if networks_done(r) == len(plan(r.hp)) else ' so far'} "
+            f"{'' if analysis.run_status(r.folder, r.hp).state == 'complete' else ' so far'} "
             f"({p.get('machine', '?')}, {p.get('device', '?')}, {p.get('threads', '?')} "
             f"thread(s), torch {p.get('torch', '?')}). Early-stopping iteration, mean "
             f"(min-max over {r.trials} trials), and the mean test accuracy there:\n\n"

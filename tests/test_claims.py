@@ -13,7 +13,7 @@ import yaml
 from lth_utils import claims
 from lth_utils.config import Hparams, resolve
 from lth_utils.errors import LTHError
-from lth_utils.experiment import METRICS_COLUMNS
+from lth_utils.store import METRICS_COLUMNS
 
 
 def summary(rows):

@@ -159,6 +159,7 @@ def untrained_checkpoint(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_evaluate_good_checkpoint(cli, untrained_checkpoint, data_dir):
     """The positive control: a readable checkpoint and real data give exit status 0."""
     result = cli("evaluate", untrained_checkpoint, "--data-dir", data_dir, "--split", "test")

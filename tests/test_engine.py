@@ -81,7 +81,8 @@ def compare(reference, net, results, tolerance):
 
 
 @pytest.mark.parametrize("arch,dataset,steps,examples,held_out", [
-    ("lenet", "mnist", 300, 3000, 200), ("conv2", "cifar10", 3, 120, 60)])
+    pytest.param("lenet", "mnist", 300, 3000, 200, marks=pytest.mark.slow),
+    pytest.param("conv2", "cifar10", 3, 120, 60, marks=pytest.mark.slow)])
 def test_engine_equals_one_by_one_float64(arch, dataset, steps, examples, held_out, data_dir,
                                           cifar_dir):
     dtype = torch.float64
@@ -101,8 +102,8 @@ def test_engine_equals_one_by_one_float32_lenet(data_dir):
     compare(reference, net, results, 1e-4)
 
 
-@pytest.mark.parametrize("dtype,steps,tolerance", [(torch.float64, 300, 1e-9),
-                                                   (torch.float32, 100, 1e-4)])
+@pytest.mark.parametrize("dtype,steps,tolerance", [
+    pytest.param(torch.float64, 300, 1e-9, marks=pytest.mark.slow), (torch.float32, 100, 1e-4)])
 def test_sparse_layers_equal_one_by_one(dtype, steps, tolerance, data_dir):
     """Every fully-connected layer forced onto the sparse path (`sparse_below=1`)."""
     splits = small_splits("mnist", data_dir, 3000, dtype)
@@ -113,6 +114,7 @@ def test_sparse_layers_equal_one_by_one(dtype, steps, tolerance, data_dir):
     compare(reference, net, results, tolerance)
 
 
+@pytest.mark.slow
 def test_grouped_convolutions_equal_per_network_ones(cifar_dir):
     """The CUDA layout (one grouped convolution) computes what the CPU layout does."""
     dtype = torch.float64
@@ -181,7 +183,7 @@ def test_precision_sets_tensor_cores_for_the_pass(precision, tf32):
 @pytest.mark.parametrize("arch,dataset,steps,densities", [
     ("lenet", "mnist", 40, (1.0, 0.7, 0.4)),
     ("lenet", "mnist", 40, (0.05, 0.03, 0.5)),  # two on the sparse path, one dense
-    ("conv2", "cifar10", 2, (1.0, 0.7, 0.4))])
+    pytest.param("conv2", "cifar10", 2, (1.0, 0.7, 0.4), marks=pytest.mark.slow)])
 def test_a_network_trains_to_the_same_bits_in_any_group(arch, dataset, steps, densities,
                                                         threads, data_dir, cifar_dir):
     """Three networks trained as one group, and each alone (a group of one): the same weights

@@ -3,24 +3,31 @@
 Every run here is LeNet for 100 iterations with 55,000 of MNIST's 60,000 training images held
 out (validation_size=55_000: training, and the final training-set evaluation, use 5,000), and
 validation/test evaluated on their first 200 examples: a unit takes a fraction of a second.
+
+Runs are interrupted through the driver's own fault-injection hooks (`Experiment.run`'s
+`stop_after_groups` and `should_stop`), and which units an invocation trained is read from the
+folder's provenance log (a "group" event per trained group), never by patching the driver.
 """
 import csv
 import dataclasses
 import gzip
+import hashlib
 import io
-import json
 import shutil
 
 import pytest
 import torch
+from filelock import FileLock
 
 from lth_utils.config import STRATEGIES, resolve
 from lth_utils.errors import LTHError
-from lth_utils.experiment import (CHECKPOINT_FORMAT, METRICS_COLUMNS, SUMMARY_COLUMNS,
-                                  Experiment, Unit, atomic_path, load_and_evaluate, plan,
-                                  read_checkpoint, run_experiment, summarize, write_text)
+from lth_utils.experiment import Experiment, load_and_evaluate, plan, run_experiment
+from lth_utils.frontier import frontier_path
 from lth_utils.models import LotteryNet
 from lth_utils.pruning import mask_counts, percent_remaining, prune_layerwise
+from lth_utils.store import (CHECKPOINT_FORMAT, METRICS_COLUMNS, SUMMARY_COLUMNS, Status,
+                             Store, read_torch)
+from lth_utils.strategies import Unit
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -33,17 +40,43 @@ def small(**changes):
     return dataclasses.replace(hp, **changes)
 
 
-HP = small()  # every strategy, one trial, rounds 0..2: 11 units
+HP = small()  # every strategy, one trial, rounds 0..2: 11 units in 3 groups (one per round)
+NAME = "lenet_mnist_smoke"
 
 
 def run(hp, out, data_dir):
     folder = run_experiment(hp, out, data_dir, progress=False)
-    assert folder == out / f"{hp.arch}_{hp.dataset}_{hp.preset}"
+    assert folder == out / NAME
     return folder
+
+
+def run_stopped(hp, out, data_dir, groups=2, **kwargs):
+    """Run `hp` into `out` and stop it (KeyboardInterrupt, as Ctrl-C would) once `groups`
+    groups are finished; with HP's plan, 2 groups are rounds 0 and 1."""
+    with pytest.raises(KeyboardInterrupt):
+        Experiment(hp, out, data_dir).run(progress=False, stop_after_groups=groups, **kwargs)
+    return out / NAME
 
 
 def read_bytes(folder):
     return {name: (folder / name).read_bytes() for name in ("summary.csv", "metrics.csv")}
+
+
+def snapshot(folder):
+    """Every file under `folder` (relative path -> sha256 of its bytes)."""
+    if not folder.exists():
+        return None
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def groups_logged(folder):
+    """The groups trained in `folder` so far, as lists of unit names (provenance.jsonl)."""
+    return [g["units"] for g in Store(folder).provenance() if g["event"] == "group"]
+
+
+def names(units):
+    return [u.name("lenet") for u in units]
 
 
 def rows(path):
@@ -54,19 +87,38 @@ def summary_by_unit(folder):
     return {(r["strategy"], int(r["round"])): r for r in rows(folder / "summary.csv")}
 
 
+def csv_lines_by_unit(folder, name):
+    """The text lines of a CSV, by (strategy, trial, round)."""
+    lines = (folder / name).read_text().splitlines()
+    out = {}
+    for line in lines[1:]:
+        _, _, strategy, trial, round_, *_ = line.split(",")
+        out.setdefault((strategy, int(trial), int(round_)), []).append(line)
+    return out
+
+
 def checkpoint(folder, hp, strategy, round_, trial=0):
-    exp = Experiment(hp, folder.parent)
-    return read_checkpoint(exp.checkpoint_path(Unit(strategy, trial, round_)))
+    return Store(folder, hp.arch).read_checkpoint(Unit(strategy, trial, round_), hp.iterations)
 
 
 def weight_names():
     return LotteryNet("lenet", "mnist").prunable_names
 
 
+def strip(row):
+    return {k: v for k, v in row.items() if k != "strategy"}
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, data_dir):
     """One uninterrupted run of HP, shared read-only by the tests below."""
     return run(HP, tmp_path_factory.mktemp("reference"), data_dir)
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory, data_dir):
+    """HP stopped after round 1 (its first two groups), shared read-only."""
+    return run_stopped(HP, tmp_path_factory.mktemp("stopped"), data_dir)
 
 
 # --- outputs -----------------------------------------------------------------------------------
@@ -78,6 +130,8 @@ def test_plan_order_and_size():
     assert [u.strategy for u in units[1:6]] == ["winning_ticket", "random_reinit",
                                                  "random_sparse", "oneshot", "rewind"]
     assert all(u.round == 1 for u in units[1:6]) and all(u.round == 2 for u in units[6:])
+    groups = Experiment(HP).groups(units)
+    assert [[u.round for u in g] for g in groups] == [[0], [1] * 5, [2] * 5]
 
 
 def test_csv_columns_and_splits(reference):
@@ -105,20 +159,15 @@ def test_csv_columns_and_splits(reference):
         assert (s["arch"], s["dataset"]) == ("lenet", "mnist")
     exp = Experiment(HP, reference.parent)
     for s in summary:
-        pm = percent_remaining(exp.counts(int(s["round"])), exp.sizes)
+        pm = percent_remaining(exp.net.counts(int(s["round"])), exp.net.sizes)
         assert float(s["pm"]) == pytest.approx(pm, rel=1e-12)
     assert (reference / "params.yaml").exists()
-
-
-def test_summarize_picks_minimum_validation_loss():
-    evals = [(0, "val", 2.0, 0.1), (0, "test", 2.1, 0.11), (50, "val", 0.5, 0.8),
-             (50, "test", 0.6, 0.79), (100, "val", 0.7, 0.85), (100, "test", 0.65, 0.84),
-             (100, "train", 0.4, 0.9)]
-    assert summarize(evals) == [50, 0.5, 0.79, 0.84, 0.9]
+    assert exp.status() == Status("complete", 11, 11)
 
 
 # --- determinism and the strategies ---------------------------------------------------------
 
+@pytest.mark.slow  # over 10 s of training
 def test_same_hparams_give_identical_csvs(reference, tmp_path, data_dir):
     again = run(HP, tmp_path, data_dir)
     assert read_bytes(again) == read_bytes(reference)
@@ -155,9 +204,9 @@ def test_winning_ticket_resets_to_the_exact_initialization(reference):
 
 def same_numbers(a: dict, b: dict) -> bool:
     """Two CSV rows agree: the same keys and text, numbers to 1e-6 (relative). Two
-    networks with the same mask, initialization and data, trained side by side in one group,
-    differ by float rounding only: fused Adam rounds a few elements differently depending on
-    where they sit in the stacked tensor."""
+    networks with the same mask, initialization and data may differ by float rounding only
+    (the stacked engine has rounded a few elements differently depending on where they sit in
+    the stacked tensor); the exact tests below say whether they still do."""
     if a.keys() != b.keys():
         return False
     for key, x in a.items():
@@ -172,7 +221,6 @@ def same_numbers(a: dict, b: dict) -> bool:
 
 def test_oneshot_round_1_equals_winning_ticket_round_1(reference):
     summary = summary_by_unit(reference)
-    strip = lambda r: {k: v for k, v in r.items() if k != "strategy"}  # noqa: E731
     assert same_numbers(strip(summary[("oneshot", 1)]), strip(summary[("winning_ticket", 1)]))
     # round 2 prunes the dense weights straight to 64%, not round 1's: a different network
     assert not same_numbers(strip(summary[("oneshot", 2)]),
@@ -183,17 +231,36 @@ def test_oneshot_round_1_equals_winning_ticket_round_1(reference):
                for k in a["trained"])
 
 
+def test_group_independence_oneshot_round_1_is_exactly_winning_ticket_round_1(reference):
+    """Once a unit's numbers do not depend on its group, the same network trained side by
+    side in one group gives the same numbers, bit for bit: summary, metrics and weights."""
+    summary = summary_by_unit(reference)
+    assert strip(summary[("oneshot", 1)]) == strip(summary[("winning_ticket", 1)])
+    metrics = rows(reference / "metrics.csv")
+    pick = lambda s: [strip(r) for r in metrics  # noqa: E731
+                      if r["strategy"] == s and r["round"] == "1"]
+    assert pick("oneshot") == pick("winning_ticket")
+    a, b = checkpoint(reference, HP, "oneshot", 1), checkpoint(reference, HP, "winning_ticket", 1)
+    assert all(torch.equal(a["trained"][k], b["trained"][k]) for k in a["trained"])
+
+
 def test_rewind_to_iteration_0_is_the_winning_ticket(reference):
     summary = summary_by_unit(reference)
-    strip = lambda r: {k: v for k, v in r.items() if k != "strategy"}  # noqa: E731
     for round_ in (1, 2):
         assert same_numbers(strip(summary[("rewind", round_)]),
                             strip(summary[("winning_ticket", round_)]))
     metrics = rows(reference / "metrics.csv")
-    pick = lambda s: [{k: v for k, v in r.items() if k != "strategy"}  # noqa: E731
-                      for r in metrics if r["strategy"] == s and r["round"] != "0"]
+    pick = lambda s: [strip(r) for r in metrics  # noqa: E731
+                      if r["strategy"] == s and r["round"] != "0"]
     rewind, ticket = pick("rewind"), pick("winning_ticket")
     assert len(rewind) == len(ticket) and all(map(same_numbers, rewind, ticket))
+
+
+def test_group_independence_rewind_to_iteration_0_is_exactly_the_winning_ticket(reference):
+    metrics = rows(reference / "metrics.csv")
+    pick = lambda s: [strip(r) for r in metrics  # noqa: E731
+                      if r["strategy"] == s and r["round"] != "0"]
+    assert pick("rewind") == pick("winning_ticket")
 
 
 def test_random_reinit_same_mask_new_init(reference):
@@ -236,73 +303,7 @@ def test_rewind_to_a_later_iteration(tmp_path, data_dir, reference):
     assert min(int(r["iteration"]) for r in evals) == 50
 
 
-# --- resuming ------------------------------------------------------------------------------------
-
-def test_interrupted_run_resumes_to_the_same_csvs(reference, tmp_path, data_dir, monkeypatch):
-    original = Experiment.run_group
-    first, second = [], []
-
-    def interrupt_on_3rd(self, units, progress=None):
-        if len(first) == 2:
-            raise KeyboardInterrupt
-        first.append(units)
-        return original(self, units, progress)
-
-    monkeypatch.setattr(Experiment, "run_group", interrupt_on_3rd)
-    with pytest.raises(KeyboardInterrupt):
-        run(HP, tmp_path, data_dir)
-    folder = tmp_path / "lenet_mnist_smoke"
-    # Rounds 0 and 1 (1 + 5 units) are finished, kept and tabulated.
-    assert len(rows(folder / "summary.csv")) == 6
-
-    def counting(self, units, progress=None):
-        second.append(units)
-        return original(self, units, progress)
-
-    monkeypatch.setattr(Experiment, "run_group", counting)
-    run(HP, tmp_path, data_dir)
-    groups = Experiment(HP, tmp_path).groups()
-    assert first == groups[:2]
-    assert second == groups[2:]  # the finished units were not trained again
-    assert read_bytes(folder) == read_bytes(reference)
-
-    second.clear()
-    run(HP, tmp_path, data_dir)  # a finished folder: nothing to do, nothing changes
-    assert second == []
-    assert read_bytes(folder) == read_bytes(reference)
-
-
-def test_unit_interrupted_after_its_checkpoint_is_redone(reference, tmp_path, data_dir,
-                                                         monkeypatch):
-    """Killed between a checkpoint and its result file: that unit is not done, and its group
-    (trained together, so their numbers stay those of an uninterrupted run) runs again."""
-    import lth_utils.experiment as experiment
-    results = []
-
-    def write_then_die(path, text):
-        if path.parent.name == "units":
-            if len(results) == 4:
-                raise KeyboardInterrupt
-            results.append(path.name)
-        return write_text(path, text)
-
-    monkeypatch.setattr(experiment, "write_text", write_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        run(HP, tmp_path, data_dir)
-    monkeypatch.setattr(experiment, "write_text", write_text)
-    exp = Experiment(HP, tmp_path)
-    fifth = plan(HP)[4]
-    assert exp.checkpoint_path(fifth).exists() and not exp.done(fifth)
-    ran = []
-    original = Experiment.run_group
-    monkeypatch.setattr(Experiment, "run_group",
-                        lambda self, units, progress=None: ran.append(units) or
-                        original(self, units, progress))
-    run(HP, tmp_path, data_dir)
-    assert ran == exp.groups()[1:]
-    assert read_bytes(tmp_path / "lenet_mnist_smoke") == read_bytes(reference)
-
-
+@pytest.mark.slow  # over 10 s of training
 def test_reference_engine_matches_the_stacked_one(reference, tmp_path, data_dir):
     """The one-network-at-a-time path gives the same results up to float rounding."""
     folder = run_experiment(HP, tmp_path, data_dir, progress=False, engine="reference")
@@ -314,47 +315,181 @@ def test_reference_engine_matches_the_stacked_one(reference, tmp_path, data_dir)
                    float(one[key]["final_test_accuracy"])) <= 0.02
 
 
-def test_rerun_with_other_parameters_is_refused(reference, tmp_path, data_dir, monkeypatch):
-    folder = tmp_path / reference.name
+def test_provenance_log_records_each_group(reference):
+    records = Store(reference).provenance()
+    assert records[0]["event"] == "start" and records[0]["commit"] and records[0]["machine"]
+    groups = [r for r in records if r["event"] == "group"]
+    assert [g["units"] for g in groups] == [names(g) for g in Experiment(HP).groups(plan(HP))]
+    assert sum(g["seconds"] for g in groups) > 0
+
+
+# --- resuming ------------------------------------------------------------------------------------
+
+@pytest.mark.slow  # over 10 s of training
+def test_interrupted_run_resumes_to_the_same_csvs(reference, tmp_path, data_dir):
+    folder = run_stopped(HP, tmp_path, data_dir, groups=2)
+    groups = [names(g) for g in Experiment(HP).groups(plan(HP))]
+    assert groups_logged(folder) == groups[:2]
+    # Rounds 0 and 1 (1 + 5 units) are finished, kept and tabulated.
+    assert len(rows(folder / "summary.csv")) == 6
+    assert Experiment(HP, tmp_path).status() == Status("in progress", 6, 11)
+
+    run(HP, tmp_path, data_dir)
+    assert groups_logged(folder) == groups  # the finished units were not trained again
+    assert read_bytes(folder) == read_bytes(reference)
+
+
+def test_a_unit_killed_after_its_checkpoint_is_trained_again_alone(reference, tmp_path,
+                                                                   data_dir):
+    """Killed between a checkpoint and its record: that unit is not done, and only it is
+    trained again (its group's other units are finished), to the numbers of an uninterrupted
+    run. Needs group independence for the CSVs."""
+    folder = tmp_path / NAME
     shutil.copytree(reference, folder)
-    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-    trained = []
-    monkeypatch.setattr(Experiment, "run_group", lambda self, units, progress=None:
-                        trained.append(units))
+    store, oneshot = Store(folder, "lenet"), Unit("oneshot", 0, 1)  # mid-group in round 1
+    store.record_path(oneshot).unlink()
+    assert store.checkpoint_path(oneshot, HP.iterations).exists()
+    exp = Experiment(HP, tmp_path)
+    assert not exp.done(oneshot) and exp.status() == Status("in progress", 10, 11)
+    logged = len(groups_logged(folder))
+    run(HP, tmp_path, data_dir)
+    assert groups_logged(folder)[logged:] == [names([oneshot])]
+    assert read_bytes(folder) == read_bytes(reference)
+
+
+@pytest.mark.slow  # over 10 s of training
+def test_group_interrupted_mid_training_resumes_exactly(reference, tmp_path, data_dir):
+    """Stopped inside round 1's training (should_stop, as Ctrl-C): the group's state is
+    saved at that iteration, and the resumed run goes on from there to the CSVs of an
+    uninterrupted one. Needs should_stop wired into training."""
+    folder = run_stopped(HP, tmp_path, data_dir, groups=1)  # round 0 finished
+    with pytest.raises(KeyboardInterrupt):
+        Experiment(HP, tmp_path, data_dir).run(progress=False,
+                                               should_stop=lambda iteration: iteration == 36)
+    exp = Experiment(HP, tmp_path)
+    round_1 = [u for u in plan(HP) if u.round == 1]
+    state = exp.store.group_state_path(round_1)
+    assert state.exists() and torch.load(state, weights_only=True)["iteration"] == 36
+    assert exp.status() == Status("in progress", 1, 11)
+
+    seen = []  # should_stop is asked once per iteration trained: it counts them
+    Experiment(HP, tmp_path, data_dir).run(progress=False,
+                                           should_stop=lambda iteration: seen.append(iteration))
+    segments = [[seen[0]]]
+    for a, b in zip(seen, seen[1:]):
+        segments[-1].append(b) if b > a else segments.append([b])
+    # round 1 from iteration 36, then round 2 from the start
+    assert [len(s) for s in segments] == [HP.iterations - 36, HP.iterations]
+    assert min(segments[0]) >= 36
+    assert not state.exists()
+    assert read_bytes(folder) == read_bytes(reference)
+
+
+def test_rerun_with_other_parameters_is_refused(reference, tmp_path, data_dir):
+    folder = tmp_path / NAME
+    shutil.copytree(reference, folder)
+    before = snapshot(folder)
+    assert {"summary.csv", "metrics.csv", "params.yaml"} <= set(before)
     for change in ({"learning_rate": 1e-3}, {"iterations": 120}, {"seed": 1},
                    {"eval_limit": 100}):
         with pytest.raises(LTHError, match=next(iter(change))):
             run(small(**change), tmp_path, data_dir)
-    after = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-    assert after == before
-    assert {"summary.csv", "metrics.csv", "params.yaml"} <= set(after)
-    assert trained == []
+    assert snapshot(folder) == before  # nothing trained, nothing written
 
 
-def test_committed_results_are_read_as_they_are(reference, tmp_path, data_dir):
-    """A folder as committed (params.yaml, summary.csv, metrics.csv.gz; no units/ or
-    checkpoints/) is complete and read as is; a partial one without frontier/ is refused."""
-    from lth_utils import analysis
-    folder = tmp_path / reference.name
-    folder.mkdir()
-    for name in ("params.yaml", "summary.csv"):
-        shutil.copy(reference / name, folder)
-    (folder / "metrics.csv.gz").write_bytes(gzip.compress((reference / "metrics.csv")
-                                                          .read_bytes()))
-    assert analysis.complete(folder, HP) and analysis.complete(reference, HP)
-    assert not analysis.complete(folder, small(learning_rate=1e-3))  # other science
-    committed, original = analysis.load_results(folder, HP), analysis.load_results(reference, HP)
-    assert committed.metrics.equals(original.metrics) and committed.summary.equals(
-        original.summary)
+def test_a_finished_folder_is_left_as_it_is(reference, tmp_path, data_dir):
+    """A rerun of a finished folder has nothing to do and writes nothing: every file keeps
+    its bytes (the provenance log gets no line) and none appears."""
+    folder = tmp_path / NAME
+    shutil.copytree(reference, folder)
+    before = snapshot(folder)
+    run(HP, tmp_path, data_dir)
+    Experiment(HP, tmp_path, data_dir).run(progress=False)
+    assert snapshot(folder) == before
 
-    lines = (folder / "summary.csv").read_text().splitlines()
-    (folder / "summary.csv").write_text("\n".join(lines[:-1]) + "\n")
-    assert not analysis.complete(folder, HP)
-    before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    with pytest.raises(LTHError, match="without their training state"):
-        run(HP, tmp_path, data_dir)
-    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
+def test_another_process_in_the_folder_is_refused(reference, tmp_path, data_dir):
+    """The lock lies beside the folder: a run that finds it held refuses in one line and
+    leaves the folder as it was, or absent."""
+    lock = FileLock(tmp_path / f".{NAME}.lock")
+    with lock:
+        with pytest.raises(LTHError, match="another process") as info:
+            run(HP, tmp_path, data_dir)
+        assert "\n" not in str(info.value)
+        assert not (tmp_path / NAME).exists()
+
+        shutil.copytree(reference, tmp_path / NAME)
+        before = snapshot(tmp_path / NAME)
+        with pytest.raises(LTHError, match="another process"):
+            run(small(strategies=("winning_ticket", "random_reinit"), trials=2), tmp_path,
+                data_dir)
+        assert snapshot(tmp_path / NAME) == before
+    assert len(groups_logged(tmp_path / NAME)) == 3  # nothing was trained
+
+
+def test_adding_rewind_to_a_finished_folder(tmp_path, data_dir):
+    """`rewind` may join a finished folder: the dense run kept its weights at iteration k."""
+    first = small(rounds=1, strategies=("winning_ticket",))
+    run(first, tmp_path, data_dir)
+    run(dataclasses.replace(first, strategies=("winning_ticket", "rewind")), tmp_path, data_dir)
+    summary = summary_by_unit(tmp_path / NAME)
+    assert ("rewind", 1) in summary
+    assert groups_logged(tmp_path / NAME)[-1] == names([Unit("rewind", 0, 1)])
+
+
+# --- extending a finished run ------------------------------------------------------------------
+
+TICKETS = small(strategies=("winning_ticket",))
+EXTENDED = small(strategies=("winning_ticket", "random_reinit"), trials=2)
+
+
+@pytest.fixture(scope="module")
+def extended(tmp_path_factory, data_dir):
+    """A 1-trial winning-ticket folder extended to 2 trials, then to random_reinit: for each
+    step, (units trained, the folder's files and CSV lines before, and after)."""
+    out = tmp_path_factory.mktemp("extended")
+    folder = run(TICKETS, out, data_dir)
+    steps = []
+    for hp in (small(strategies=("winning_ticket",), trials=2), EXTENDED):
+        before = (snapshot(folder), csv_lines_by_unit(folder, "summary.csv"),
+                  csv_lines_by_unit(folder, "metrics.csv"))
+        logged = len(groups_logged(folder))
+        run(hp, out, data_dir)
+        trained = [u for g in groups_logged(folder)[logged:] for u in g]
+        after = (snapshot(folder), csv_lines_by_unit(folder, "summary.csv"),
+                 csv_lines_by_unit(folder, "metrics.csv"))
+        steps.append((trained, before, after))
+    return folder, steps
+
+
+@pytest.mark.slow  # over 10 s of training
+def test_extending_a_finished_run_trains_only_the_new_units(extended):
+    folder, (more_trials, more_strategies) = extended
+    new_trial = [u for u in plan(small(strategies=("winning_ticket",), trials=2))
+                 if u.trial == 1]
+    assert sorted(more_trials[0]) == sorted(names(new_trial))
+    assert sorted(more_strategies[0]) == sorted(
+        names([u for u in plan(EXTENDED) if u.strategy == "random_reinit"]))
+    for trained, (files, summary, metrics), (files_after, summary_after, metrics_after) in (
+            more_trials, more_strategies):
+        # every finished unit's checkpoint and record keeps its bytes
+        kept = {p: h for p, h in files.items() if p.startswith(("units/", "checkpoints/"))}
+        assert kept and {p: files_after.get(p) for p in kept} == kept
+        # and its rows in the CSVs
+        assert {k: summary_after[k] for k in summary} == summary
+        assert {k: metrics_after[k] for k in metrics} == metrics
+        assert len(summary_after) == len(summary) + len(trained)
+    assert Experiment(EXTENDED, folder.parent).status() == Status("complete", 10, 10)
+
+
+@pytest.mark.slow  # over 10 s of training
+def test_group_independence_an_extended_run_equals_one_run_of_the_larger_plan(extended, tmp_path,
+                                                                             data_dir):
+    folder, _ = extended
+    assert read_bytes(run(EXTENDED, tmp_path, data_dir)) == read_bytes(folder)
+
+
+# --- committed folders -------------------------------------------------------------------------
 
 COMMITTED = ("params.yaml", "summary.csv", "metrics.csv.gz", "provenance.jsonl")
 
@@ -363,52 +498,89 @@ def commit_files(folder, into):
     """What a commit of a results folder holds (.gitignore): the CSVs, metrics compressed, and
     the frontier."""
     into.mkdir(parents=True)
-    (folder / "metrics.csv.gz").write_bytes(gzip.compress((folder / "metrics.csv").read_bytes()))
-    for name in COMMITTED:
+    (into / "metrics.csv.gz").write_bytes(gzip.compress((folder / "metrics.csv").read_bytes(),
+                                                        mtime=0))
+    for name in COMMITTED[:2] + COMMITTED[3:]:
         shutil.copy(folder / name, into)
     if (folder / "frontier").exists():
         shutil.copytree(folder / "frontier", into / "frontier")
+    return into
 
 
-def run_until_round_1(hp, out, data_dir, monkeypatch):
-    """Run `hp` into `out` and stop it (as Ctrl-C would) once round 1 is finished."""
-    original = Experiment.run_group
-    first = Experiment(hp, out).groups()[:2]
-
-    def stop_after_round_1(self, units, progress=None):
-        if units not in first:
-            raise KeyboardInterrupt
-        original(self, units, progress)
-
-    with monkeypatch.context() as m:
-        m.setattr(Experiment, "run_group", stop_after_round_1)
-        with pytest.raises(KeyboardInterrupt):
-            run(hp, out, data_dir)
+def test_committed_results_are_read_as_they_are(reference, tmp_path):
+    """A folder as committed (params.yaml, summary.csv, metrics.csv.gz; no units/ or
+    checkpoints/) is complete and read as is."""
+    from lth_utils import analysis
+    folder = commit_files(reference, tmp_path / NAME)
+    assert analysis.complete(folder, HP) and analysis.complete(reference, HP)
+    assert not analysis.complete(folder, small(learning_rate=1e-3))  # other science
+    committed, original = analysis.load_results(folder, HP), analysis.load_results(reference, HP)
+    assert committed.metrics.equals(original.metrics) and committed.summary.equals(
+        original.summary)
+    assert Store(folder).status(plan(HP)) == Status("complete", 11, 11)
 
 
-def test_a_committed_partial_run_resumes_from_its_files_alone(reference, tmp_path, data_dir,
-                                                              monkeypatch):
+def test_a_committed_partial_folder_without_frontier_is_refused_in_one_line(reference, tmp_path,
+                                                                           data_dir):
+    """A unit left to train whose starting point is finished but kept nowhere (no checkpoints/
+    nor frontier/ in a committed folder) is refused before anything is written."""
+    from lth_utils import analysis
+    folder = commit_files(reference, tmp_path / NAME)
+    lines = (folder / "summary.csv").read_text().splitlines()
+    assert lines[-1].startswith("lenet,mnist,rewind,0,2,")
+    (folder / "summary.csv").write_text("\n".join(lines[:-1]) + "\n")
+    assert not analysis.complete(folder, HP)
+    assert Store(folder).status(plan(HP)) == Status("committed", 10, 11)
+    before = snapshot(folder)
+    with pytest.raises(LTHError, match="lenet_rewind_trial0_round2 starts from "
+                                       "lenet_rewind_trial0_round1, which is finished but "
+                                       "whose checkpoint .* does not keep") as info:
+        run(HP, tmp_path, data_dir)
+    assert "\n" not in str(info.value)
+    assert snapshot(folder) == before
+
+
+def test_a_committed_folder_without_frontier_trains_what_needs_no_checkpoint(reference,
+                                                                             tmp_path, data_dir):
+    """random_sparse starts from no finished unit: added to a committed, complete run of
+    winning tickets (no frontier/, no checkpoints/), the folder is restored and only
+    random_sparse's units are trained, to the numbers of the reference run."""
+    local = run(TICKETS, tmp_path / "local", data_dir)
+    folder = commit_files(local, tmp_path / "clone" / NAME)
+    assert not (folder / "frontier").exists()
+    with_sparse = small(strategies=("winning_ticket", "random_sparse"))
+    logged = len(groups_logged(folder))
+    run(with_sparse, tmp_path / "clone", data_dir)
+    sparse = [u for u in plan(with_sparse) if u.strategy == "random_sparse"]
+    assert sorted(u for g in groups_logged(folder)[logged:] for u in g) == sorted(names(sparse))
+    assert Experiment(with_sparse, tmp_path / "clone").status() == Status("complete", 5, 5)
+    ours, theirs = summary_by_unit(folder), summary_by_unit(reference)
+    assert set(ours) == {("winning_ticket", r) for r in range(3)} | {
+        ("random_sparse", r) for r in (1, 2)}
+    for key in ours:  # (exactly equal once a unit's numbers do not depend on its group)
+        assert same_numbers(ours[key], theirs[key]), key
+
+
+def test_a_committed_partial_run_resumes_from_its_files_alone(reference, stopped, tmp_path,
+                                                              data_dir):
     """A run stopped after round 1 and committed (CSVs and frontier/, no checkpoints)
     goes on in a fresh folder to the CSVs of an uninterrupted run: the frontier's checkpoints
     come back bit for bit, and the finished units are not trained again."""
-    original = Experiment.run_group
-    run_until_round_1(HP, tmp_path / "local", data_dir, monkeypatch)
-    local = Experiment(HP, tmp_path / "local")
+    local = Experiment(HP, stopped.parent)
     assert local.frontier() == [Unit("winning_ticket", 0, 0), Unit("winning_ticket", 0, 1),
                                 Unit("rewind", 0, 1)]
-    assert sorted(local.frontier_dir.iterdir()) == sorted(map(local.frontier_path,
-                                                              local.frontier()))
-    commit_files(local.dir, tmp_path / "clone" / local.dir.name)
+    assert sorted((local.dir / "frontier").iterdir()) == sorted(
+        frontier_path(local.store, u) for u in local.frontier())
+    folder = commit_files(local.dir, tmp_path / "clone" / local.dir.name)
+    assert Store(folder).status(plan(HP)) == Status("committed", 6, 11)
 
-    ran = []
-    monkeypatch.setattr(Experiment, "run_group", lambda self, units, progress=None:
-                        ran.append(units) or original(self, units, progress))
-    folder = run(HP, tmp_path / "clone", data_dir)
-    assert ran == Experiment(HP, tmp_path).groups()[2:]
+    logged = len(groups_logged(folder))
+    run(HP, tmp_path / "clone", data_dir)
+    assert groups_logged(folder)[logged:] == [names(Experiment(HP).groups(plan(HP))[2])]
     assert read_bytes(folder) == read_bytes(reference)
-    clone = Experiment(HP, tmp_path / "clone")
+    clone = Store(folder, "lenet")
     for unit in local.frontier():
-        before, after = local.state(unit), read_checkpoint(clone.checkpoint_path(unit))
+        before, after = local.checkpoint(unit), clone.read_checkpoint(unit, HP.iterations)
         assert before.keys() == after.keys()
         for part in ("mask", "initial", "trained") + (("rewind",) if "rewind" in before else ()):
             assert before[part].keys() == after[part].keys()
@@ -417,38 +589,37 @@ def test_a_committed_partial_run_resumes_from_its_files_alone(reference, tmp_pat
                 other = after[part][key]
                 assert torch.equal(same, other.view(torch.int32) if other.is_floating_point()
                                    else other), (unit, part, key)
-    assert not clone.frontier_dir.exists()  # a complete run needs no frontier
+    assert not (folder / "frontier").exists()  # a complete run needs no frontier
 
 
 def test_an_unreadable_frontier_is_one_line(reference, tmp_path, data_dir):
-    folder = tmp_path / reference.name
-    commit_files(reference, folder)
+    folder = commit_files(reference, tmp_path / NAME)
     lines = (folder / "summary.csv").read_text().splitlines()
-    (folder / "summary.csv").write_text("\n".join(lines[:-1]) + "\n")
+    (folder / "summary.csv").write_text("\n".join(lines[:-1]) + "\n")  # rewind round 2 left
     (folder / "frontier").mkdir()
-    (folder / "frontier" / "lenet_winning_ticket_trial0_round0.pt").write_bytes(b"not one")
-    with pytest.raises(LTHError, match="not a readable frontier file"):
+    for unit in ("winning_ticket_trial0_round0", "rewind_trial0_round1"):  # what it starts from
+        (folder / "frontier" / f"lenet_{unit}.pt").write_bytes(b"not one")
+    before = snapshot(folder)
+    with pytest.raises(LTHError, match="not a readable frontier file") as info:
         run(HP, tmp_path, data_dir)
-    assert not (folder / "units").exists()
+    assert "\n" not in str(info.value)
+    assert snapshot(folder) == before and not (folder / "units").exists()
 
 
-def test_provenance_log_records_each_group(reference):
-    records = [json.loads(line) for line in
-               (reference / "provenance.jsonl").read_text().splitlines()]
-    assert records[0]["event"] == "start" and records[0]["commit"] and records[0]["machine"]
-    groups = [r for r in records if r["event"] == "group"]
-    units = [u for g in groups for u in g["units"]]
-    assert sorted(units) == sorted(u.name("lenet") for u in plan(HP))
-    assert sum(g["seconds"] for g in groups) > 0
-
-
-def test_adding_rewind_to_a_finished_folder(tmp_path, data_dir):
-    """`rewind` may join a finished folder: the dense run kept its weights at iteration k."""
-    first = small(rounds=1, strategies=("winning_ticket",))
-    run(first, tmp_path, data_dir)
-    run(dataclasses.replace(first, strategies=("winning_ticket", "rewind")), tmp_path, data_dir)
-    summary = summary_by_unit(tmp_path / "lenet_mnist_smoke")
-    assert ("rewind", 1) in summary
+def test_a_strategy_whose_starting_points_are_gone_is_refused_up_front(tmp_path, data_dir):
+    """Winning tickets committed after round 1 keep only round 1's checkpoint: random reinit
+    of round 1 needs round 0's, so adding it is refused before anything trains."""
+    local = run_stopped(TICKETS, tmp_path / "local", data_dir, groups=2)
+    folder = commit_files(local, tmp_path / "clone" / NAME)
+    before = snapshot(folder)
+    with_reinit = small(strategies=("winning_ticket", "random_reinit"))
+    with pytest.raises(LTHError, match="random_reinit_trial0_round1 starts from "
+                                       "lenet_winning_ticket_trial0_round0"):
+        run(with_reinit, tmp_path / "clone", data_dir)
+    assert snapshot(folder) == before
+    logged = len(groups_logged(folder))
+    run(TICKETS, tmp_path / "clone", data_dir)  # the winning tickets go on
+    assert groups_logged(folder)[logged:] == [names([Unit("winning_ticket", 0, 2)])]
 
 
 # --- checkpoints ------------------------------------------------------------------------------
@@ -460,7 +631,7 @@ def full_eval_run(tmp_path_factory, data_dir):
                              iterations=20, eval_every=20, eval_limit=0, rewind_iteration=0,
                              strategies=("winning_ticket",))
     folder = run(hp, tmp_path_factory.mktemp("full_eval"), data_dir)
-    path = Experiment(hp, folder.parent).checkpoint_path(Unit("winning_ticket", 0, 0))
+    path = Store(folder, hp.arch).checkpoint_path(Unit("winning_ticket", 0, 0), hp.iterations)
     evals = {(int(r["iteration"]), r["split"]): (float(r["loss"]), float(r["accuracy"]))
              for r in rows(folder / "metrics.csv")}
     return path, evals
@@ -508,80 +679,4 @@ def test_unreadable_checkpoints(full_eval_run, tmp_path, data_dir):
         with pytest.raises(LTHError, match=message) as info:
             load_and_evaluate(bad, "test", data_dir)
         assert "\n" not in str(info.value)
-    assert read_checkpoint(path)["format"] == CHECKPOINT_FORMAT
-
-
-# --- atomic files ------------------------------------------------------------------------------
-
-def test_atomic_path_leaves_nothing_when_the_block_raises(tmp_path):
-    target = tmp_path / "sub" / "file.txt"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            assert tmp.parent == target.parent and tmp != target
-            raise RuntimeError("boom")
-    assert not target.exists()
-    assert list(target.parent.iterdir()) == []
-
-
-def test_atomic_path_keeps_the_old_file_on_failure_and_replaces_on_success(tmp_path):
-    target = tmp_path / "file.txt"
-    target.write_text("old")
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_path(target) as tmp:
-            tmp.write_text("new")
-            raise KeyboardInterrupt
-    assert target.read_text() == "old"
-    write_text(target, "new")
-    assert target.read_text() == "new"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
-
-
-def test_group_interrupted_mid_training_resumes_exactly(reference, tmp_path, data_dir,
-                                                       monkeypatch):
-    """A stop inside a round's batched training (`should_stop`, as Ctrl-C): its state is saved
-    at that iteration boundary, and the resumed run ends with the CSVs of an uninterrupted
-    one."""
-    import lth_utils.experiment as experiment
-    original = experiment.train
-
-    def train_asking(asked, stop_at=None):
-        def wrapped(net, splits, **kwargs):
-            def should_stop(i):
-                asked.append(net.k)
-                return net.k == 5 and i == stop_at
-            return original(net, splits, should_stop=should_stop, **kwargs)
-        return wrapped
-
-    monkeypatch.setattr(experiment, "train", train_asking([], stop_at=36))
-    with pytest.raises(KeyboardInterrupt):
-        run(HP, tmp_path, data_dir)
-    exp = Experiment(HP, tmp_path)
-    state = exp.group_state_path(exp.groups()[1])
-    assert state.exists() and torch.load(state, weights_only=True)["iteration"] == 36
-    resumed = []
-    monkeypatch.setattr(experiment, "train", train_asking(resumed))
-    run(HP, tmp_path, data_dir)
-    assert resumed.count(5) == 2 * HP.iterations - 36  # round 1 from iteration 36, round 2
-    assert not state.exists()
-    assert read_bytes(tmp_path / "lenet_mnist_smoke") == read_bytes(reference)
-
-
-def test_a_strategy_whose_starting_points_are_gone_is_refused_up_front(tmp_path, data_dir,
-                                                                       monkeypatch):
-    """Winning tickets committed after round 1 keep only round 1's checkpoint: random reinit
-    of round 1 needs round 0's, so adding it is refused before anything trains."""
-    tickets = small(strategies=("winning_ticket",))
-    run_until_round_1(tickets, tmp_path / "local", data_dir, monkeypatch)
-    folder = tmp_path / "clone" / "lenet_mnist_smoke"
-    commit_files(tmp_path / "local" / "lenet_mnist_smoke", folder)
-    trained = []
-    monkeypatch.setattr(Experiment, "run_group", lambda self, units, progress=None:
-                        trained.append(units))
-    with_reinit = small(strategies=("winning_ticket", "random_reinit"))
-    with pytest.raises(LTHError, match="random_reinit_trial0_round1 starts from "
-                                       "lenet_winning_ticket_trial0_round0"):
-        run(with_reinit, tmp_path / "clone", data_dir)
-    assert trained == []
-    run(tickets, tmp_path / "clone", data_dir)  # the winning tickets go on
-    assert [u[0].round for u in trained] == [2]
+    assert read_torch(path)["format"] == CHECKPOINT_FORMAT

@@ -1,0 +1,277 @@
+"""A results folder, `<out>/<arch>_<dataset>_<preset>/`: its layout, every file format in it,
+the one way its files are written (atomically), and how far its run has come.
+
+  params.yaml        the resolved parameters and the latest invocation's provenance
+  provenance.jsonl   one line per invocation and per trained group (wall time)
+  summary.csv        one row per finished unit (strategy, trial, round): early stopping, ...
+  metrics.csv        one row per measurement (committed as metrics.csv.gz)
+  units/             a record per finished unit (its evaluations): a unit is done once here
+  checkpoints/       `<unit>_it<N>.pt` (mask, initial and trained parameters) and
+                     `<unit>_x<K>.state.pt` (an unfinished group's training state)
+  frontier/          what a committed, unfinished run needs to go on (`frontier.py`)
+
+Nothing else in the project parses these files or their names. A folder is `fresh` (no
+params.yaml), `in progress` (units/ here), `committed` (CSVs without units/, as a clone has them)
+or `complete` (every planned unit finished).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import torch
+import yaml
+
+from .config import Hparams
+from .errors import LTHError
+from .strategies import RUN_ORDER, Unit
+
+METRICS_COLUMNS = ["arch", "dataset", "strategy", "trial", "round", "pm", "iteration", "split",
+                   "loss", "accuracy"]
+SUMMARY_COLUMNS = ["arch", "dataset", "strategy", "trial", "round", "pm",
+                   "early_stop_iteration", "early_stop_val_loss", "early_stop_test_accuracy",
+                   "final_test_accuracy", "final_train_accuracy"]
+CHECKPOINT_FORMAT = "lth_utils.checkpoint/1"
+
+
+def results_folder(out, arch: str, dataset: str, preset: str) -> Path:
+    """Where an experiment's results live: `<out>/<arch>_<dataset>_<preset>/`."""
+    return Path(out) / f"{arch}_{dataset}_{preset}"
+
+
+def atomic_write(path: Path, data: str | bytes | Callable[[Path], None]) -> None:
+    """Write `path` whole or not at all: `data` (text, bytes, or a function that writes a
+    given path) goes to a temporary file beside it, which then replaces it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        if callable(data):
+            data(Path(tmp))
+        else:
+            Path(tmp).write_bytes(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+
+
+def save_torch(path: Path, obj) -> None:
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def read_torch(path, fmt: str = CHECKPOINT_FORMAT, what: str = "checkpoint",
+               remedy: str = "") -> dict:
+    """A checkpoint (or other torch file of this project, tagged `fmt`), or a one-line LTHError
+    saying why not (and `remedy`, what to do about it)."""
+    path, then = Path(path), f"; {remedy}" if remedy else ""
+    if not path.is_file():
+        raise LTHError(f"no {what} at {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, foreign pickle, ...: all mean "not readable"
+        raise LTHError(f"{path} is not a readable {what} ({type(e).__name__}){then}") from None
+    if not isinstance(obj, dict) or obj.get("format") != fmt:
+        raise LTHError(f"{path} is not an lth_utils {what}{then}")
+    return obj
+
+
+def summarize(evals: list) -> list:
+    """Early-stopping iteration (minimum validation loss, ties to the earliest), the validation
+    loss and test accuracy there, and the final test and training accuracy (Figures 1, 3-5)."""
+    val = {it: loss for it, split, loss, _ in evals if split == "val"}
+    test = {it: acc for it, split, _, acc in evals if split == "test"}
+    stop = min(val, key=lambda it: (val[it], it))
+    train_acc = next(acc for _, split, _, acc in evals if split == "train")
+    return [stop, val[stop], test[stop], test[max(test)], train_acc]
+
+
+class Status(NamedTuple):
+    state: str      # fresh | in progress | committed | complete
+    done: int       # planned units finished
+    planned: int
+
+
+class Store:
+    """The results folder `folder` of an experiment on `arch` (needed only to name units)."""
+
+    def __init__(self, folder, arch: str | None = None):
+        self.dir, self.arch = Path(folder), arch
+
+    # --- where things are ----------------------------------------------------------------
+    def record_path(self, unit: Unit) -> Path:
+        return self.dir / "units" / f"{unit.name(self.arch)}.json"
+
+    def checkpoint_path(self, unit: Unit, iterations: int) -> Path:
+        return self.dir / "checkpoints" / f"{unit.name(self.arch)}_it{iterations}.pt"
+
+    def group_state_path(self, units: list) -> Path:
+        """Where an unfinished group's training state waits to be resumed: named after its
+        first unit, its size and a digest of all its units, so another group never reads it."""
+        names = [u.name(self.arch) for u in units]
+        digest = hashlib.sha256(" ".join(names).encode()).hexdigest()[:8]
+        return self.dir / "checkpoints" / f"{names[0]}_x{len(units)}_{digest}.state.pt"
+
+    @property
+    def in_progress(self) -> bool:
+        return (self.dir / "units").is_dir()
+
+    @property
+    def committed(self) -> bool:
+        return (self.dir / "summary.csv").is_file() and not self.in_progress
+
+    # --- how far it is -------------------------------------------------------------------
+    def finished(self) -> set:
+        """The finished units: records in units/, else the rows of summary.csv."""
+        if self.in_progress:
+            return {Unit(**{k: r[k] for k in ("strategy", "trial", "round")})
+                    for r in self.records()}
+        if not (self.dir / "summary.csv").is_file():
+            return set()
+        with self.open_csv("summary.csv") as f:
+            return {Unit(r["strategy"], int(r["trial"]), int(r["round"]))
+                    for r in csv.DictReader(f)}
+
+    def status(self, planned: list) -> Status:
+        """Where the run of `planned` units stands in this folder."""
+        finished = self.finished()
+        done = sum(u in finished for u in planned)
+        if not (self.dir / "params.yaml").exists():
+            state = "fresh"
+        elif done == len(planned):
+            state = "complete"
+        else:
+            state = "in progress" if self.in_progress else "committed"
+        return Status(state, done, len(planned))
+
+    # --- parameters and provenance ------------------------------------------------------
+    def read_params(self) -> dict:
+        """params.yaml: {"hparams": ..., provenance keys ...}."""
+        path = self.dir / "params.yaml"
+        if not path.is_file():
+            raise LTHError(f"no params.yaml in {self.dir}: not a results folder")
+        try:
+            params = yaml.safe_load(path.read_text())
+            Hparams(**params["hparams"])
+        except LTHError as e:
+            raise LTHError(f"{path} is not a parameters file of this project ({e})") from None
+        except Exception:
+            raise LTHError(f"{path} is not a parameters file of this project; "
+                           f"choose another --out") from None
+        return params
+
+    def read_hparams(self) -> Hparams:
+        return Hparams(**self.read_params()["hparams"])
+
+    def check_params(self, hp: Hparams) -> None:
+        """Refuse a folder that holds results of other science than `hp`'s."""
+        if not (self.dir / "params.yaml").exists():
+            return
+        old = self.read_hparams().science()
+        changed = [f"{k}: {old[k]} -> {v}" for k, v in hp.science().items() if old.get(k) != v]
+        if changed:
+            raise LTHError(f"{self.dir} holds results of other parameters "
+                           f"({'; '.join(changed)}); choose another --out or delete it")
+
+    def write_params(self, hp: Hparams, provenance: dict) -> None:
+        self.check_params(hp)
+        atomic_write(self.dir / "params.yaml",
+                     yaml.safe_dump({"hparams": hp.to_dict(), **provenance}, sort_keys=False))
+
+    def log(self, record: dict) -> None:
+        """Append a line to provenance.jsonl (invocations and trained groups' wall times)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with open(self.dir / "provenance.jsonl", "a") as f:
+            f.write(json.dumps({"time": stamp, **record}) + "\n")
+
+    def provenance(self) -> list:
+        path = self.dir / "provenance.jsonl"
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    # --- finished units -----------------------------------------------------------------
+    def write_record(self, unit: Unit, pm: float, evals: list, folder: Path | None = None):
+        """A unit's record: it is done once this file exists (written after its checkpoint)."""
+        record = {"strategy": unit.strategy, "trial": unit.trial, "round": unit.round,
+                  "pm": pm, "evals": [list(e) for e in evals]}
+        path = self.record_path(unit)
+        atomic_write(path if folder is None else folder / path.name, json.dumps(record))
+
+    def records(self) -> list:
+        """Every unit record of units/, in the order rows are written (strategy, trial, round)."""
+        order = {s: i for i, s in enumerate(RUN_ORDER)}
+        records = [json.loads(p.read_text()) for p in (self.dir / "units").glob("*.json")]
+        return sorted(records, key=lambda r: (order[r["strategy"]], r["trial"], r["round"]))
+
+    def write_checkpoint(self, unit: Unit, ckpt: dict) -> None:
+        save_torch(self.checkpoint_path(unit, ckpt["iteration"]), ckpt)
+
+    def read_checkpoint(self, unit: Unit, iterations: int) -> dict:
+        return read_torch(self.checkpoint_path(unit, iterations))
+
+    # --- the CSVs --------------------------------------------------------------------------
+    def write_csvs(self, hp: Hparams) -> None:
+        """metrics.csv and summary.csv from every unit record, in a fixed order (a file that
+        already holds that text is left alone)."""
+        metrics, summary = io.StringIO(), io.StringIO()
+        mw, sw = csv.writer(metrics, lineterminator="\n"), csv.writer(summary, lineterminator="\n")
+        mw.writerow(METRICS_COLUMNS)
+        sw.writerow(SUMMARY_COLUMNS)
+        for r in self.records():
+            head = [hp.arch, hp.dataset, r["strategy"], r["trial"], r["round"], r["pm"]]
+            mw.writerows(head + list(e) for e in r["evals"])
+            sw.writerow(head + summarize(r["evals"]))
+        for name, text in (("metrics.csv", metrics), ("summary.csv", summary)):
+            path = self.dir / name
+            if not path.is_file() or path.read_text() != text.getvalue():
+                atomic_write(path, text.getvalue())
+
+    def compress_metrics(self) -> None:
+        """metrics.csv.gz from metrics.csv, as committed: gzip level 9 with no name or time
+        stamp, so the same CSV always gives the same bytes."""
+        data = (self.dir / "metrics.csv").read_bytes()
+        buffer = io.BytesIO()
+        with gzip.GzipFile("", "wb", 9, buffer, mtime=0) as f:
+            f.write(data)
+        atomic_write(self.dir / "metrics.csv.gz", buffer.getvalue())
+
+    def csv_path(self, name: str) -> Path:
+        """summary.csv or metrics.csv, or its gzip-compressed copy (`NAME.gz`, as committed)."""
+        path = self.dir / name
+        if not path.exists() and path.with_name(name + ".gz").exists():
+            return path.with_name(name + ".gz")
+        if not path.exists():
+            raise LTHError(f"no {name} in {self.dir}; run the experiment first")
+        return path
+
+    def open_csv(self, name: str):
+        path = self.csv_path(name)
+        return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else \
+            open(path, newline="")
+
+    def read_metrics(self) -> list:
+        """The unit records (strategy, trial, round, pm, evals) of metrics.csv(.gz), in file
+        order: what units/ is rebuilt from."""
+        records = {}
+        with self.open_csv("metrics.csv") as f:
+            for row in csv.DictReader(f):
+                key = (row["strategy"], int(row["trial"]), int(row["round"]))
+                record = records.setdefault(key, {"strategy": key[0], "trial": key[1],
+                                                  "round": key[2], "pm": float(row["pm"]),
+                                                  "evals": []})
+                record["evals"].append([int(row["iteration"]), row["split"],
+                                        float(row["loss"]), float(row["accuracy"])])
+        return list(records.values())

@@ -269,8 +269,9 @@ class Build:
             h.update(f"|{arch}|{folder}".encode())
             if folder is None:
                 continue
-            for csv_name in ("summary.csv", "metrics.csv", "metrics.csv.gz"):
-                h.update(str(file_hash(folder / csv_name)).encode())
+            from lth_utils.store import Store
+            for path in Store(folder).result_files():
+                h.update(str(file_hash(path)).encode())
             h.update(json.dumps(science(folder), sort_keys=True, default=str).encode())
         for other in NOTEBOOKS[name]["after"] if name == "overview" else []:
             state = self.state(other) or {}
@@ -310,13 +311,13 @@ def science(folder: Path) -> dict | None:
     provenance, trials or strategies, which a resumed run may rewrite)."""
     from lth_utils.errors import LTHError
     from lth_utils.store import Store
-    path = folder / "params.yaml"
-    if not path.is_file():
+    store = Store(folder)
+    if not store.has_params:
         return None
     try:
-        return Store(folder).read_hparams().science()
+        return store.read_hparams().science()
     except LTHError:
-        return {"unreadable": file_hash(path)}
+        return {"unreadable": file_hash(folder / "params.yaml")}
 
 
 # --- executing one notebook (in a child process) -----------------------------------------------
@@ -562,6 +563,7 @@ def finish(build: Build, job: Job) -> bool:
 def write_figures_manifest(build: Build) -> None:
     """figures/PRESET/build.json: what drew the figures in that folder (the commit, each
     notebook's parameters, and the results folders it read with how many runs they held)."""
+    from lth_utils.store import Store
     def repo_path(value):
         return os.path.relpath(Path(value).resolve(), REPO) if isinstance(value, (str, Path)) \
             else value
@@ -574,7 +576,7 @@ def write_figures_manifest(build: Build) -> None:
                   for k, v in state.get("effective_parameters", {}).items()}
         results = {}
         for arch, folder, hp, strategies in build.experiments(name):
-            if hp is not None and (folder / "summary.csv").exists():
+            if hp is not None and Store(folder).has_results:
                 done, total = experiment_progress(folder, hp, strategies)
                 results[repo_path(folder)] = {"runs": done, "of": total}
         notebooks[name] = {"executed_at": state["executed_at"], "parameters": params,

@@ -166,7 +166,7 @@ def experiment(arch: str, preset: str, trials: int | None = None, strategies=Non
     folder = results_folder(results_dir, hp.arch, hp.dataset, hp.preset)
     if train and not complete(folder, hp):
         folder = ensure_results(hp, results_dir, data_dir, device, threads, progress)
-    elif not (folder / "summary.csv").exists():
+    elif not Store(folder).has_results:
         raise LTHError(f"no results for {hp.arch} (preset {hp.preset}) in {folder}; "
                        f"`python -m lth_utils run {hp.arch} {hp.dataset} --preset {hp.preset}` "
                        f"trains them")

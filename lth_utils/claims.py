@@ -20,7 +20,7 @@ from .analysis import (ARCH_NAMES, PM_TOLERANCE, load_results, markdown_table, m
 from .config import CLAIMS_FILE, STRATEGIES, Hparams
 from .errors import LTHError
 from .paper import CONTROLS_PER_POINT, FIGURE_2
-from .store import results_folder
+from .store import Store, results_folder
 
 # measure name -> (unit, the keys it takes)
 MEASURES = {
@@ -285,7 +285,7 @@ def load_runs(results_dir, preset: str) -> dict:
     runs = {}
     for arch, spec in FIGURE_2.items():
         folder = results_folder(results_dir, arch, spec.dataset, preset)
-        if (folder / "summary.csv").exists():
+        if Store(folder).has_results:
             runs[arch] = load_results(folder)
     return runs
 

@@ -124,12 +124,25 @@ class Store:
         return self.dir / "checkpoints" / f"{names[0]}_x{len(units)}_{digest}.state.pt"
 
     @property
+    def has_results(self) -> bool:
+        """Whether there is a summary.csv to read (finished units, as far as they go)."""
+        return (self.dir / "summary.csv").is_file()
+
+    @property
+    def has_params(self) -> bool:
+        return (self.dir / "params.yaml").is_file()
+
+    def result_files(self) -> list:
+        """The files that hold the measurements (a build's inputs), present or not."""
+        return [self.dir / name for name in ("summary.csv", "metrics.csv", "metrics.csv.gz")]
+
+    @property
     def in_progress(self) -> bool:
         return (self.dir / "units").is_dir()
 
     @property
     def committed(self) -> bool:
-        return (self.dir / "summary.csv").is_file() and not self.in_progress
+        return self.has_results and not self.in_progress
 
     # --- how far it is -------------------------------------------------------------------
     def finished(self) -> set:
@@ -137,7 +150,7 @@ class Store:
         if self.in_progress:
             return {Unit(**{k: r[k] for k in ("strategy", "trial", "round")})
                     for r in self.records()}
-        if not (self.dir / "summary.csv").is_file():
+        if not self.has_results:
             return set()
         with self.open_csv("summary.csv") as f:
             return {Unit(r["strategy"], int(r["trial"]), int(r["round"]))
@@ -147,7 +160,7 @@ class Store:
         """Where the run of `planned` units stands in this folder."""
         finished = self.finished()
         done = sum(u in finished for u in planned)
-        if not (self.dir / "params.yaml").exists():
+        if not self.has_params:
             state = "fresh"
         elif done == len(planned):
             state = "complete"
@@ -176,7 +189,7 @@ class Store:
 
     def check_params(self, hp: Hparams) -> None:
         """Refuse a folder that holds results of other science than `hp`'s."""
-        if not (self.dir / "params.yaml").exists():
+        if not self.has_params:
             return
         old = self.read_hparams().science()
         changed = [f"{k}: {old[k]} -> {v}" for k, v in hp.science().items() if old.get(k) != v]

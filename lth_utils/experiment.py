@@ -123,6 +123,8 @@ class Experiment:
         for j, (unit, (mask, initial, _), result) in enumerate(zip(units, starts, results)):
             ckpt = self.make_checkpoint(unit, mask, initial, nets.export(j), result.snapshot)
             self.store.write_checkpoint(unit, ckpt)
+            if unit.round and STRATEGIES[unit.strategy].own_mask:
+                self.store.write_mask(unit, ckpt["mask"])
             self._checkpoints[unit] = ckpt
             self.store.write_record(unit, ckpt["pm"], result.evals)
             self.finished.add(unit)

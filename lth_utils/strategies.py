@@ -136,15 +136,16 @@ class Strategy:
     mask: MaskFn
     init: InitFn
     start_iteration: Callable = field(default=lambda hp: 0)  # first iteration trained
+    own_mask: bool = False     # its masks come from trained weights: kept in masks/ (store.py)
 
 
 TABLE = (  # legend order
     Strategy("winning_ticket", "Winning Ticket (Iterative)", "winning ticket",
              dict(color="#1f77b4", linestyle="-", marker="o"),
-             _previous_ticket, _pruned_previous, _original),
+             _previous_ticket, _pruned_previous, _original, own_mask=True),
     Strategy("oneshot", "Winning Ticket (Oneshot)", "one-shot",
              dict(color="#2ca02c", linestyle="-", marker="s"),
-             _dense, _oneshot_mask, _original),
+             _dense, _oneshot_mask, _original, own_mask=True),
     Strategy("random_reinit", "Random Reinit (Iterative)", "reinit",
              dict(color="#d62728", linestyle="--", marker="v"),
              _previous_ticket, _pruned_previous, _fresh),
@@ -154,7 +155,7 @@ TABLE = (  # legend order
     Strategy("rewind", "Late Resetting", "late reset",
              dict(color="#9467bd", linestyle="-.", marker="D"),
              _own_chain_and_dense, _pruned_previous, _rewound,
-             start_iteration=lambda hp: hp.rewind_iteration),
+             start_iteration=lambda hp: hp.rewind_iteration, own_mask=True),
 )
 STRATEGIES = {s.name: s for s in TABLE}
 # The order units are planned and rows written in: the winning ticket first (every control is

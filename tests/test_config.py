@@ -33,7 +33,7 @@ def test_the_three_presets_exist():
 @pytest.mark.parametrize("name", ["claims", "params/claims.yaml"])
 def test_the_claims_file_is_not_a_preset(name):
     assert "claims" not in available_presets()
-    with pytest.raises(LTHError, match="unknown preset .*choose one of paper, quick, smoke"):
+    with pytest.raises(LTHError, match="unknown preset .*choose one of paper, paper_scale, quick, smoke"):
         read_preset(str(PRESETS_DIR.parent / name) if "/" in name else name)
 
 

@@ -680,3 +680,26 @@ def test_unreadable_checkpoints(full_eval_run, tmp_path, data_dir):
             load_and_evaluate(bad, "test", data_dir)
         assert "\n" not in str(info.value)
     assert read_torch(path)["format"] == CHECKPOINT_FORMAT
+
+
+def test_pruned_masks_are_kept_compactly(reference):
+    """masks/ holds, bit-packed, the mask of every pruned network whose strategy prunes by
+    trained weights; read back, each equals its checkpoint's, bit for bit."""
+    exp = Experiment(HP, reference.parent)
+    kept = {p.name for p in (reference / "masks").iterdir()}
+    own = [u for u in plan(HP) if u.round and u.strategy in ("winning_ticket", "oneshot",
+                                                             "rewind")]
+    assert kept == {exp.store.mask_path(u).name for u in own}
+    for unit in own:
+        mask = exp.store.read_mask(unit, exp.net.shapes)
+        want = checkpoint(reference, HP, unit.strategy, unit.round)["mask"]
+        assert all(torch.equal(mask[n], want[n]) for n in want), unit
+    size = max(exp.store.mask_path(u).stat().st_size for u in own)
+    assert size <= sum(exp.net.sizes.values()) / 8 + 1024  # at most one bit a weight
+    damaged = exp.store.mask_path(Unit("winning_ticket", 0, 9))
+    damaged.write_bytes(b"not a mask")
+    try:
+        with pytest.raises(LTHError, match="not a readable mask file"):
+            exp.store.read_mask(Unit("winning_ticket", 0, 9), exp.net.shapes)
+    finally:
+        damaged.unlink()

@@ -290,6 +290,32 @@ def load_runs(results_dir, preset: str) -> dict:
     return runs
 
 
+# Presets of the paper's protocol that vary one choice the paper leaves open (README,
+# "What does not reproduce"), each beside `paper` in the sensitivity table.
+VARIANTS = {"paper_scale": "normalization: x/255"}
+
+
+def sensitivity(results_dir, base: str = "paper", variants=VARIANTS) -> pd.DataFrame:
+    """The claims of every network that a variant preset has results for, evaluated on the
+    `base` run and on each variant's, side by side: one row per claim, for each preset its
+    value (mean, min to max over trials) and verdict. Empty when no variant has results."""
+    variant_runs = {v: load_runs(results_dir, v) for v in variants}
+    networks = {n for runs in variant_runs.values() for n in runs}
+    claims = [c for c in load_claims() if c.network in networks]
+    if not claims:
+        return pd.DataFrame()
+    table = None
+    for preset, label in {base: f"{base} (standardized)", **variants}.items():
+        runs = load_runs(results_dir, preset)
+        shown = claims_table(evaluate_claims(runs, claims)).assign(
+            id=[c.id for c in claims])
+        value = shown["this run"].where(shown["this run"] != "", "-")
+        column = shown[["id", "network", "paper"]].copy() if table is None else table
+        column[f"{label}"] = value + ": " + shown["verdict"]
+        table = column
+    return table
+
+
 def markdown(evaluated: pd.DataFrame, runs: dict) -> str:
     """The claims table and the runs' protocol notes as Markdown (for the README)."""
     notes = [f"- {protocol_note(r)}" for r in runs.values()] or ["- no results"]

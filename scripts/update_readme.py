@@ -32,7 +32,7 @@ PRESET = "paper"
 
 
 def compress_metrics(results_dir: Path) -> None:
-    for csv_path in sorted(results_dir.glob(f"*_{PRESET}/metrics.csv")):
+    for csv_path in sorted(results_dir.glob(f"*_{PRESET}*/metrics.csv")):
         Store(csv_path.parent).compress_metrics()
 
 
@@ -101,6 +101,10 @@ def main(argv=None) -> int:
     new = replace_block(old, "status", "status", status_section(runs, evaluated))
     new = replace_block(new, "run", "run", run_section(runs))
     new = replace_block(new, "claims", "claims", table)
+    sensitivity = claims.sensitivity(results_dir, PRESET)
+    new = replace_block(new, "sensitivity", "sensitivity",
+                        analysis.markdown_table(sensitivity) if len(sensitivity) else
+                        "No run of a variant preset is committed yet.")
     if args.check:
         if new != old:
             print(f"{readme} is out of date: python scripts/update_readme.py", file=sys.stderr)

@@ -171,3 +171,31 @@ def test_readme_shows_what_the_committed_results_give():
     result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr
+
+
+def write_folder(results, preset, rows, **changes):
+    """A results folder of LeNet with only a summary and params.yaml (what claims read)."""
+    folder = results / f"lenet_mnist_{preset}"
+    folder.mkdir(parents=True)
+    summary(rows).assign(arch="lenet", dataset="mnist").to_csv(folder / "summary.csv",
+                                                               index=False)
+    (folder / "metrics.csv").write_text(",".join(METRICS_COLUMNS) + "\n")  # not read here
+    hp = dataclasses.replace(Hparams.paper("lenet"), preset=preset, **changes)
+    (folder / "params.yaml").write_text(yaml.safe_dump({"hparams": hp.to_dict()}))
+
+
+def test_sensitivity_puts_each_claim_on_both_runs_side_by_side(tmp_path):
+    assert claims.sensitivity(tmp_path).empty  # no variant run: no table
+    write_folder(tmp_path, "paper", DENSE + ROUND7)
+    scale = [(s, t, r, pm, it, acc + 0.01) for s, t, r, pm, it, acc in DENSE + ROUND7
+             if s == "winning_ticket"]
+    write_folder(tmp_path, "paper_scale", scale, normalization="scale")
+    table = claims.sensitivity(tmp_path).set_index("id")
+    assert set(table["network"]) == {"LeNet-300-100"}  # only the networks a variant ran
+    assert list(table.columns) == ["network", "paper", "paper (standardized)",
+                                   "normalization: x/255"]
+    row = table.loc["lenet-speedup-vs-reinit"]
+    assert row["paper (standardized)"] == "2.00 (1.67 to 2.50) x: holds"
+    assert row["normalization: x/255"] == "-: not run"  # no random reinit in that run
+    assert table.loc["lenet-early-stop-21", "normalization: x/255"] == \
+        "2.20 (2.00 to 2.50) x: does not hold"

@@ -30,7 +30,7 @@ from .store import CHECKPOINT_FORMAT, Status, Store, read_torch, results_folder
 from .strategies import (RUN_ORDER, STRATEGIES, Network, Unit, derive_seed, starting_point,
                          starts_from)
 from .engine import StackedNet
-from .training import SingleNet, evaluate, train
+from .training import NonFiniteLoss, SingleNet, evaluate, train
 
 ENGINES = ("stacked", "reference")  # engine.py (default) or one LotteryNet at a time
 
@@ -114,12 +114,18 @@ class Experiment:
         # The dense run keeps its weights at iteration k for `rewind`, even if not asked now.
         snapshot_at = hp.rewind_iteration if units[0].round == 0 and hp.rewind_iteration else None
         state_file = self.store.group_state_path(units)
-        results = train(nets, self.splits, iterations=hp.iterations,
-                        learning_rate=hp.learning_rate, batch_size=hp.batch_size,
-                        data_seeds=[derive_seed(hp.seed, u.trial, u.round, "data") for u in units],
-                        eval_every=hp.eval_every, eval_limit=hp.eval_limit, start=starts[0][2],
-                        snapshot_at=snapshot_at, progress=progress, precision=hp.precision,
-                        state_file=state_file, should_stop=should_stop)
+        try:
+            results = train(nets, self.splits, iterations=hp.iterations,
+                            learning_rate=hp.learning_rate, batch_size=hp.batch_size,
+                            data_seeds=[derive_seed(hp.seed, u.trial, u.round, "data")
+                                        for u in units], eval_every=hp.eval_every,
+                            eval_limit=hp.eval_limit, start=starts[0][2],
+                            snapshot_at=snapshot_at, progress=progress, precision=hp.precision,
+                            state_file=state_file, should_stop=should_stop)
+        except NonFiniteLoss as e:  # nothing of the group is kept; finished units stay
+            raise LTHError(f"{units[e.network].name(hp.arch)} diverged: its {e.split} loss is "
+                           f"{e.loss} at iteration {e.iteration}, so none of its group is "
+                           f"recorded; lower learning_rate (or check the data)") from None
         for j, (unit, (mask, initial, _), result) in enumerate(zip(units, starts, results)):
             ckpt = self.make_checkpoint(unit, mask, initial, nets.export(j), result.snapshot)
             self.store.write_checkpoint(unit, ckpt)
@@ -227,7 +233,8 @@ class Experiment:
                 bar.update(len(group))
         finally:
             bar.close()
-            self.store.write_csvs(self.hp)
+            if self.store.in_progress:
+                self.store.write_csvs(self.hp)
 
     @contextlib.contextmanager
     def _lock(self, wait: bool):

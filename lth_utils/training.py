@@ -16,6 +16,7 @@ to full length: early stopping is an analysis of the recorded validation loss, a
   export(j), load(j, mask, parameters)   network j's parameters, named as in LotteryNet
 """
 import contextlib
+import math
 import signal
 import threading
 import time
@@ -112,6 +113,24 @@ class SingleNet:
         self.model.load_parameters(parameters)
 
 
+class NonFiniteLoss(LTHError):
+    """Network `network` of a group measured a non-finite loss at `iteration` (it diverged)."""
+
+    def __init__(self, network: int, iteration: int, split: str, loss: float):
+        super().__init__(f"network {network} diverged: its {split} loss is {loss} at "
+                         f"iteration {iteration}")
+        self.network, self.iteration, self.split, self.loss = network, iteration, split, loss
+
+
+def check_finite(measured: list, iteration: int, split: str) -> list:
+    """`measured` [(loss, accuracy)] * K, or NonFiniteLoss for the first network whose loss is
+    not finite. Only losses already on the host are checked: no synchronisation per step."""
+    for j, (loss, _) in enumerate(measured):
+        if not math.isfinite(loss):
+            raise NonFiniteLoss(j, iteration, split, loss)
+    return measured
+
+
 @dataclass
 class TrainResult:
     evals: list = field(default_factory=list)  # (iteration, split, loss, accuracy)
@@ -157,7 +176,9 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
     With a `state_file`, the state at an iteration boundary is saved there every
     SAVE_EVERY_SECONDS and at Ctrl-C (then KeyboardInterrupt is raised), and training resumes
     from it with exactly the numbers of an uninterrupted run. `should_stop(iteration)`, asked
-    at each boundary, stops the run there as Ctrl-C does."""
+    at each boundary, stops the run there as Ctrl-C does. A network whose loss, measured at an
+    evaluation iteration or on the training set at the end, is not finite stops the run with
+    NonFiniteLoss (its index j and the iteration)."""
     optimizer = adam(net.parameters(), learning_rate)
     limit = slice(0, eval_limit or None)
     held_out = {"val": (splits.val_x[limit], splits.val_y[limit]),
@@ -168,7 +189,8 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
     def record(iteration):
         if iteration in checkpoints:
             for split, (x, y) in held_out.items():
-                for result, measured in zip(results, net.evaluate(x, y, precision)):
+                for result, measured in zip(results, check_finite(
+                        net.evaluate(x, y, precision), iteration, split)):
                     result.evals.append((iteration, split, *measured))
         if iteration == snapshot_at:
             for j, result in enumerate(results):
@@ -229,7 +251,8 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
                 progress.update(1)
     record(iterations)
     if train_accuracy:
-        measured = net.evaluate(splits.train_x[limit], splits.train_y[limit], precision)
+        measured = check_finite(net.evaluate(splits.train_x[limit], splits.train_y[limit],
+                                             precision), iterations, "train")
         for result, (loss, accuracy) in zip(results, measured):
             result.evals.append((iterations, "train", loss, accuracy))
     for result in results:

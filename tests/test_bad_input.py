@@ -7,6 +7,7 @@ small runs' folders. A refused run must leave its results folder exactly as it f
 file is hashed before and after.
 """
 import contextlib
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -217,3 +218,57 @@ def test_run_on_any_damaged_data_file_is_one_line_and_writes_nothing(data_dir, c
     assert_refused(*run_cli("run", arch, dataset, "--preset", "smoke", "--data-dir", data,
                             "--out", out, "--no-progress"), f"{data / damaged} is damaged")
     assert not out.exists()
+
+
+# --- a run whose loss becomes non-finite -----------------------------------------------------
+
+def small(**changes):
+    """LeNet, one trial, 20 iterations on 5,000 training images, evaluated every 10 on 100."""
+    from lth_utils.config import resolve
+    hp = dataclasses.replace(resolve("lenet", preset="smoke"), trials=1, rounds=1,
+                             iterations=20, eval_every=10, eval_limit=100,
+                             validation_size=55_000, rewind_iteration=0,
+                             strategies=("winning_ticket",))
+    return dataclasses.replace(hp, **changes)
+
+
+def test_a_diverging_run_is_one_line_naming_the_unit_and_records_nothing(data_dir, tmp_path):
+    """A learning rate of 1e30 (finite, so valid) turns every weight into ~1e30 at the first
+    step: the next evaluation (iteration 10) measures a NaN loss."""
+    preset = tmp_path / "diverge.yaml"
+    preset.write_text("trials: 1\nrounds: 1\niterations: 20\neval_every: 10\neval_limit: 100\n"
+                      "validation_size: 55000\nlearning_rate: 1.0e+30\n"
+                      "strategies: [winning_ticket]\n")
+    out = tmp_path / "out"
+    status, stderr = run_cli("run", "lenet", "mnist", "--preset", preset, "--out", out,
+                             "--data-dir", data_dir, "--no-progress")
+    assert_refused(status, stderr, "lenet_winning_ticket_trial0_round0 diverged",
+                   "loss is nan at iteration 10", "lower learning_rate")
+    folder = out / "lenet_mnist_diverge"
+    assert sorted(p.name for p in folder.iterdir()) == ["params.yaml", "provenance.jsonl"]
+
+
+def test_a_unit_diverging_after_others_keeps_them_and_records_nothing_of_its_group(
+        data_dir, tmp_path):
+    """Late resetting starts from the dense run's weights at iteration k: scaled by 1e30 in its
+    checkpoint (finite, the right shapes), the rewind unit diverges at its first evaluation;
+    the winning tickets finished before it stay as they were."""
+    import torch
+    from lth_utils.experiment import Experiment
+    from lth_utils.strategies import Unit
+    hp = small(strategies=("winning_ticket", "rewind"), rewind_iteration=10)
+    exp = Experiment(hp, tmp_path, data_dir)
+    with pytest.raises(KeyboardInterrupt):  # round 0, then round 1's winning ticket
+        exp.run(progress=False, stop_after_groups=2)
+    dense = exp.store.checkpoint_path(Unit("winning_ticket", 0, 0), hp.iterations)
+    ckpt = torch.load(dense, weights_only=True)
+    ckpt["rewind"] = {k: v * 1e30 for k, v in ckpt["rewind"].items()}
+    torch.save(ckpt, dense)
+    before = snapshot(exp.dir)
+    with pytest.raises(LTHError) as info:
+        Experiment(hp, tmp_path, data_dir).run(progress=False)
+    one_line(info.value, "lenet_rewind_trial0_round1 diverged", "at iteration 10")
+    after = snapshot(exp.dir)
+    assert after.pop("provenance.jsonl") != before.pop("provenance.jsonl")  # an invocation
+    assert after == before  # no record, checkpoint, mask or CSV row of the rewind unit
+    assert "rewind" not in (exp.dir / "metrics.csv").read_text()

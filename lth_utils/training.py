@@ -26,9 +26,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .data import Splits
+from .data import Splits, load_splits
 from .errors import LTHError
-from .store import read_torch, save_torch
+from .models import LotteryNet
+from .store import check_checkpoint, read_torch, save_torch
 
 EVAL_CHUNK = 1000
 PRECISIONS = ("float32", "tf32", "bfloat16")
@@ -165,6 +166,29 @@ def deferred_interrupt(enabled: bool):
         signal.signal(signal.SIGINT, previous)
 
 
+def read_state(path: Path, net, optimizer=None, iterations: int | None = None) -> dict:
+    """A group state file (`train`'s `state_file`), read whole and checked against `net`: its
+    weights, Adam state (loaded into `optimizer`, a new one if None), records and snapshots."""
+    remedy = "delete it to train that group again from its start"
+    saved = read_torch(path, STATE_FORMAT, "group state file", remedy)
+    optimizer = optimizer or adam(net.parameters(), 1.0)
+    try:
+        ours, state = net.parameters(), saved["optimizer"]["state"]
+        same = [tuple(t.shape) for t in saved["weights"]] == [tuple(t.shape) for t in ours]
+        same = same and all(state[i][m].shape == ours[i].shape for i in state
+                            for m in ("exp_avg", "exp_avg_sq"))
+        same = same and len(saved["evals"]) == len(saved["snapshots"]) == net.k and all(
+            len(e) == 4 for evals in saved["evals"] for e in evals)
+        same = same and 0 <= saved["iteration"] <= (iterations or saved["iteration"])
+        if same:
+            optimizer.load_state_dict(saved["optimizer"])
+    except Exception:  # an entry missing or of another kind
+        same = False
+    if not same:
+        raise LTHError(f"{path} is damaged or holds the state of other networks; {remedy}")
+    return saved
+
+
 def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_size: int,
           data_seeds: list, eval_every: int, eval_limit: int = 0, start: int = 0,
           snapshot_at: int | None = None, progress=None, train_accuracy: bool = True,
@@ -206,14 +230,10 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
     first, earlier, started = start, 0.0, time.monotonic()
     elapsed = lambda: earlier + time.monotonic() - started  # noqa: E731
     if state_file is not None and state_file.exists():
-        saved = read_torch(state_file, STATE_FORMAT, "group state file", "delete it to train "
-                           "that group again from its start")
-        if [t.shape for t in saved["weights"]] != [t.shape for t in net.parameters()]:
-            raise LTHError(f"{state_file} holds the state of other networks; delete it")
+        saved = read_state(state_file, net, optimizer, iterations)
         with torch.no_grad():
             for tensor, value in zip(net.parameters(), saved["weights"]):
                 tensor.copy_(value)
-        optimizer.load_state_dict(saved["optimizer"])
         for result, evals, snapshot in zip(results, saved["evals"], saved["snapshots"]):
             result.evals, result.snapshot = [tuple(e) for e in evals], snapshot
         first, earlier = saved["iteration"], saved.get("seconds", 0.0)
@@ -258,3 +278,19 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
     for result in results:
         result.seconds = elapsed()
     return results
+
+
+def load_and_evaluate(path, split: str = "test", data_dir=None, device="cpu",
+                      weights: str = "trained") -> tuple:
+    """Loss and accuracy of a checkpoint's `weights` ("trained" or "initial") on `split`
+    (train / val / test), with the data split and normalization it was trained with."""
+    ckpt = check_checkpoint(read_torch(path), path)
+    if weights not in ("trained", "initial"):
+        raise LTHError(f"weights must be 'trained' or 'initial', not {weights!r}")
+    hp = ckpt["hparams"]
+    model = LotteryNet(hp["arch"], hp["dataset"]).to(device)
+    model.apply_masks(ckpt["mask"])
+    model.load_parameters(ckpt[weights])
+    splits = load_splits(hp["dataset"], data_dir, hp["validation_size"], hp["normalization"],
+                         device)
+    return evaluate(model, *splits.split(split), hp.get("precision", "float32"))

@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -272,3 +273,196 @@ def test_a_unit_diverging_after_others_keeps_them_and_records_nothing_of_its_gro
     assert after.pop("provenance.jsonl") != before.pop("provenance.jsonl")  # an invocation
     assert after == before  # no record, checkpoint, mask or CSV row of the rewind unit
     assert "rewind" not in (exp.dir / "metrics.csv").read_text()
+
+
+# --- damaged results files: refused in one line, the folder left as it was ------------------
+
+NAME = "lenet_mnist_smoke"
+HP = small(strategies=("winning_ticket", "oneshot"))  # round 0, then round 1: 3 units
+DENSE = "lenet_winning_ticket_trial0_round0"
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory, data_dir):
+    """HP's round 0 finished, its round 1 group interrupted at iteration 10 (a state file)."""
+    from lth_utils.experiment import Experiment
+    out = tmp_path_factory.mktemp("stopped")
+    for stop in ({"stop_after_groups": 1}, {"should_stop": lambda i: i == 10}):
+        with pytest.raises(KeyboardInterrupt):
+            Experiment(HP, out, data_dir).run(progress=False, **stop)
+    folder = out / NAME
+    assert len(list((folder / "checkpoints").glob("*.state.pt"))) == 1
+    return folder
+
+
+@pytest.fixture(scope="module")
+def committed(stopped, tmp_path_factory):
+    """The stopped folder as committed: params.yaml, provenance, CSVs, frontier/."""
+    into = tmp_path_factory.mktemp("committed") / NAME
+    into.mkdir()
+    (into / "metrics.csv.gz").write_bytes(gzip.compress((stopped / "metrics.csv").read_bytes(),
+                                                        mtime=0))
+    for name in ("params.yaml", "summary.csv", "provenance.jsonl"):
+        shutil.copy(stopped / name, into)
+    shutil.copytree(stopped / "frontier", into / "frontier")
+    return into
+
+
+def torch_file(edit):
+    """A damage that loads a torch file, edits the loaded object, and saves it again."""
+    def damage(path):
+        import torch
+        obj = torch.load(path, weights_only=True)
+        edit(obj)
+        torch.save(obj, path)
+    return damage
+
+
+def cut(fraction=0.5):
+    return lambda path: path.write_bytes(path.read_bytes()[: int(path.stat().st_size
+                                                                * fraction)])
+
+
+def other_network(ckpt):
+    """A checkpoint of conv2 on CIFAR-10, with the right format tag."""
+    from lth_utils.models import LotteryNet
+    model = LotteryNet("conv2", "cifar10")
+    ckpt["hparams"] = {**ckpt["hparams"], "arch": "conv2", "dataset": "cifar10"}
+    ckpt["mask"], ckpt["initial"] = model.masks(), model.parameters_state()
+    ckpt["trained"] = model.parameters_state()
+
+
+def lines_edit(edit):
+    def damage(path):
+        path.write_text("".join(edit(path.read_text().splitlines(keepends=True))))
+    return damage
+
+
+CKPT = f"checkpoints/{DENSE}_it20.pt"
+STATE = "checkpoints/*.state.pt"
+LOCAL = {  # file of the stopped folder: damage -> fragment of the message
+    "checkpoint cut short": (CKPT, cut(), "not a readable checkpoint"),
+    "checkpoint with an entry missing": (CKPT, torch_file(lambda c: c.pop("trained")),
+                                         "is damaged (no trained)"),
+    "checkpoint with a layer missing": (CKPT, torch_file(
+        lambda c: c["mask"].pop("5")), "its mask holds"),
+    "checkpoint with a tensor of the wrong shape": (CKPT, torch_file(
+        lambda c: c["trained"].update({"layers.1.weight": c["trained"][
+            "layers.1.weight"][:10]})), "its trained layers.1.weight is (10, 784)"),
+    "checkpoint of another architecture": (CKPT, torch_file(other_network),
+                                           "a checkpoint of arch 'conv2', not 'lenet'"),
+    "checkpoint of another unit": (CKPT, torch_file(lambda c: c.update(round=1)),
+                                   "the checkpoint of another unit"),
+    "record cut short": (f"units/{DENSE}.json", cut(), "is damaged (JSONDecodeError)"),
+    "record not JSON": (f"units/{DENSE}.json", lambda p: p.write_bytes(b"\x00\xff"),
+                        "is damaged"),
+    "record without its evaluations": (f"units/{DENSE}.json", lambda p: p.write_text(
+        '{"strategy": "winning_ticket", "trial": 0, "round": 0, "pm": 100.0, "evals": []}'),
+        "not the record of the unit"),
+    "record of another unit": (f"units/{DENSE}.json", lambda p: p.write_text(
+        p.read_text().replace('"round": 0', '"round": 2')), "not the record of the unit"),
+    "params.yaml cut in its parameters": ("params.yaml", lines_edit(lambda lines: lines[:6]),
+                                          "params.yaml is damaged (no "),
+    "params.yaml cut in a line": ("params.yaml", lambda p: p.write_text(p.read_text()[:-3]),
+                                  "params.yaml is damaged"),
+    "group state cut short": (STATE, cut(), "not a readable group state file"),
+    "group state with an entry missing": (STATE, torch_file(lambda s: s.pop("evals")),
+                                          "is damaged or holds the state of other networks"),
+    "group state of other networks": (STATE, torch_file(
+        lambda s: s.update(weights=s["weights"][:-1])), "holds the state of other networks"),
+}
+COMMITTED = {
+    "summary.csv with a line cut short": ("summary.csv", lambda p: p.write_text(
+        p.read_text()[:-5]), "summary.csv is damaged (cut short)"),
+    "summary.csv with a line missing a value": ("summary.csv", lines_edit(
+        lambda ls: ls[:1] + [ls[1].rsplit(",", 1)[0] + "\n"]), "line 2 is not a row"),
+    "summary.csv with a missing column": ("summary.csv", lines_edit(
+        lambda ls: [ln.split(",", 1)[1] for ln in ls]), "its header is not"),
+    "summary.csv with a non-number": ("summary.csv", lines_edit(
+        lambda ls: ls[:1] + [ls[1].replace(",0,0,", ",0,zero,")]), "line 2 is not a row"),
+    "metrics.csv.gz cut short": ("metrics.csv.gz", cut(0.7), "metrics.csv.gz is damaged"),
+    "metrics.csv.gz with a non-number": ("metrics.csv.gz", lambda p: p.write_bytes(
+        gzip.compress(gzip.decompress(p.read_bytes()).replace(b",val,", b",val,x", 1))),
+        "metrics.csv.gz is damaged (line 2"),
+    "metrics.csv.gz without a unit's training loss": ("metrics.csv.gz", lambda p: p.write_bytes(
+        gzip.compress(b"".join(ln for ln in gzip.decompress(p.read_bytes()).splitlines(True)
+                               if b",train," not in ln))), "measurements are incomplete"),
+    "frontier file cut short": (f"frontier/{DENSE}.pt", cut(), "not a readable frontier file"),
+    "frontier file with an entry missing": (f"frontier/{DENSE}.pt", torch_file(
+        lambda e: e.pop("trained")), "its trained holds"),
+    "frontier file with a tensor of the wrong shape": (f"frontier/{DENSE}.pt", torch_file(
+        lambda e: e["trained"].update({"layers.3.bias": e["trained"]["layers.3.bias"][:5]})
+    ), "its trained layers.3.bias is (5,)"),
+    "frontier file of another unit": (f"frontier/{DENSE}.pt", torch_file(
+        lambda e: e.update(strategy="oneshot")), "not the frontier file of the unit"),
+}
+
+
+def refused(folder, damage, data_dir, *fragments):
+    """Damage a file of `folder` (a glob pattern), run HP there: one line naming that file
+    and what to do, every file of the folder as it was, and no lock left in it."""
+    from lth_utils.experiment import Experiment
+    pattern, harm, fragment = damage
+    path, = folder.glob(pattern)
+    harm(path)
+    before = snapshot(folder)
+    with pytest.raises(LTHError) as info:
+        Experiment(HP, folder.parent, data_dir).run(progress=False)
+    one_line(info.value, path.name, fragment, *fragments)
+    assert snapshot(folder) == before
+    return str(info.value)
+
+
+@pytest.mark.parametrize("damage", LOCAL)
+def test_a_damaged_file_of_a_run_in_progress_is_one_line_and_nothing_is_written(
+        stopped, tmp_path, data_dir, damage):
+    folder = tmp_path / NAME
+    shutil.copytree(stopped, folder)
+    message = refused(folder, LOCAL[damage], data_dir)
+    assert any(what in message for what in ("delete it", "restore it from git")), message
+
+
+@pytest.mark.parametrize("damage", COMMITTED)
+def test_a_damaged_file_of_a_committed_run_is_one_line_and_nothing_is_written(
+        committed, tmp_path, data_dir, damage):
+    folder = tmp_path / NAME
+    shutil.copytree(committed, folder)
+    refused(folder, COMMITTED[damage], data_dir, "restore it from git")
+    assert not (folder / "units").exists() and not (folder / "checkpoints").exists()
+
+
+def test_a_damaged_checkpoint_is_one_line_for_evaluate(stopped, tmp_path):
+    path = tmp_path / "ckpt.pt"
+    for name, (pattern, harm, fragment) in LOCAL.items():
+        if pattern == CKPT and "another unit" not in name and "architecture" not in name:
+            shutil.copy(stopped / CKPT, path)
+            harm(path)
+            assert_refused(*run_cli("evaluate", path), str(path), fragment)
+
+
+@pytest.mark.parametrize("damage", ["cut short", "a changed byte", "other layers",
+                                    "too few bits"])
+def test_a_damaged_mask_file_is_one_line(tmp_path, damage):
+    import torch
+    from lth_utils.store import Store
+    from lth_utils.strategies import Network, Unit
+    net = Network(HP)
+    store, unit = Store(tmp_path, "lenet", "mnist"), Unit("winning_ticket", 0, 1)
+    mask = {n: torch.rand(shape) < 0.5 for n, shape in net.shapes.items()}
+    store.write_mask(unit, mask)
+    path = store.mask_path(unit)
+    data = path.read_bytes()
+    if damage == "cut short":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "a changed byte":
+        path.write_bytes(changed_byte(data, len(data) // 3))
+    else:
+        bad = dict(mask)
+        if damage == "other layers":
+            bad.pop("1")
+        else:
+            bad["1"] = bad["1"][:100]
+        store.write_mask(unit, bad)
+    with pytest.raises(LTHError) as info:
+        store.read_mask(unit, net.shapes)
+    one_line(info.value, path.name, "restore it from git")

@@ -4,8 +4,11 @@ The folder layout is torchvision's, so one data folder serves both:
   <root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
   <root>/cifar-10-batches-py/{data_batch_1..5,test_batch}
 The folder is --data-dir, else $LTH_DATA, else ./data. Missing files are downloaded from the
-official sources and checked against their published MD5s; files already in place are checked
-by shape, label counts and value range instead.
+official sources and checked against their published MD5s. Files already in place are read
+whole and checked: MNIST's against the MD5s of the official files' contents (gzipped or not),
+CIFAR-10's batches by their structure, shapes, label range and class counts (their pixels carry
+no checksum). A damaged file (cut short, a byte changed, another kind of file) is one LTHError
+naming it and what to do.
 
 Paper, Section 2 / Appendix G: 5,000 training examples are held out as a validation set (here
 chosen by a fixed seed, the same for every trial). The paper does not state an input
@@ -20,6 +23,7 @@ import pickle
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,45 +126,113 @@ def _fetch_cifar10(root: Path) -> Path:
 
 # --- reading ------------------------------------------------------------------------------
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (MNIST's format), gzipped or not, as a uint8 array."""
+MNIST_SHAPES = {"train-images-idx3-ubyte": (60_000, 28, 28), "train-labels-idx1-ubyte": (60_000,),
+                "t10k-images-idx3-ubyte": (10_000, 28, 28), "t10k-labels-idx1-ubyte": (10_000,)}
+MNIST_CONTENT_MD5 = {  # of the decompressed official files: catches a changed byte in any copy
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+MNIST_REMEDY = "delete it so it is downloaded again, or copy it again from a good copy"
+CIFAR10_REMEDY = ("delete it (or its whole folder) so it is extracted and downloaded again, "
+                  "or copy it again from a good copy")
+
+
+def _damaged(path: Path, why: str, remedy: str) -> LTHError:
+    return LTHError(f"{path} is damaged ({why}); {remedy}")
+
+
+def read_idx(path: Path, shape: tuple | None = None) -> np.ndarray:
+    """An IDX file (MNIST's format), gzipped or not, as a uint8 array, read whole (a truncated
+    or altered gzip file fails its CRC) and, given `shape`, of that shape only."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # cut short, a changed byte, not gzip
+        raise _damaged(path, f"{type(e).__name__}: {e}", MNIST_REMEDY) from None
     if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08:
-        raise LTHError(f"{path} is not an IDX file of unsigned bytes")
+        raise _damaged(path, "not an IDX file of unsigned bytes", MNIST_REMEDY)
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise LTHError(f"{path} is truncated: expected {int(np.prod(shape))} values")
-    return body.reshape(shape)
+    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if shape is not None and dims != shape:
+        raise _damaged(path, f"its header says shape {dims}, expected {shape}", MNIST_REMEDY)
+    body = np.frombuffer(data, dtype=np.uint8, offset=min(4 + 4 * ndim, len(data)))
+    if body.size != int(np.prod(dims, dtype=np.float64)):
+        raise _damaged(path, f"{body.size} values for shape {dims}", MNIST_REMEDY)
+    return body.reshape(dims)
+
+
+def read_mnist_file(folder: Path, name: str) -> np.ndarray:
+    """One of MNIST's four files (`name`, or `name`.gz), checked whole: its shape, its labels,
+    and the MD5 of its contents, those of the official file."""
+    path = folder / name if (folder / name).exists() else folder / f"{name}.gz"
+    array = read_idx(path, MNIST_SHAPES[name])
+    if "labels" in name and array.max() > 9:
+        raise _damaged(path, f"a label is {array.max()}, not 0 to 9", MNIST_REMEDY)
+    if _content_md5(array) != MNIST_CONTENT_MD5[name]:
+        raise _damaged(path, "its contents differ from the official file's", MNIST_REMEDY)
+    return array
+
+
+def _content_md5(array: np.ndarray) -> str:
+    """MD5 of the IDX file as the official one is: header, then the values."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    digest = hashlib.md5(header)
+    digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return digest.hexdigest()
 
 
 def _mnist_arrays(root: Path):
     folder = _fetch_mnist(root)
-
-    def load(name):
-        path = folder / name
-        return read_idx(path if path.exists() else folder / f"{name}.gz")
+    load = functools.partial(read_mnist_file, folder)
     train = load("train-images-idx3-ubyte")[:, None], load("train-labels-idx1-ubyte")
     test = load("t10k-images-idx3-ubyte")[:, None], load("t10k-labels-idx1-ubyte")
     return train, test
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """A CIFAR-10 batch holds a dict of bytes, lists and one numpy array: nothing else is
+    built (a damaged or foreign pickle cannot call anything)."""
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray",
+                                                          "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}")
+        return super().find_class(module, name)
+
+
+def read_cifar10_batch(path: Path) -> tuple:
+    """(images uint8 [10000, 3, 32, 32], labels int64 [10000]) of one CIFAR-10 batch file, read
+    whole and checked: a dict with b"data" uint8 [10000, 3072] and 10000 labels 0 to 9."""
+    try:
+        with open(path, "rb") as f:
+            batch = _CifarUnpickler(f, encoding="bytes").load()
+            extra = f.read(1)
+    except Exception as e:  # cut short, a changed byte, another kind of file: all damage
+        raise _damaged(path, f"{type(e).__name__}", CIFAR10_REMEDY) from None
+    if extra:
+        raise _damaged(path, "data after its end", CIFAR10_REMEDY)
+    if not isinstance(batch, dict) or not {b"data", b"labels"} <= set(batch):
+        raise _damaged(path, "not a CIFAR-10 batch: no data and labels", CIFAR10_REMEDY)
+    data, labels = batch[b"data"], batch[b"labels"]
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8
+            and data.shape == (10_000, 3072)):
+        raise _damaged(path, "its data is not 10000 x 3072 bytes", CIFAR10_REMEDY)
+    if not (isinstance(labels, (list, np.ndarray)) and len(labels) == 10_000
+            and all(isinstance(v, (int, np.integer)) and 0 <= v <= 9 for v in labels)):
+        raise _damaged(path, "its labels are not 10000 numbers from 0 to 9", CIFAR10_REMEDY)
+    return data.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
 
 
 def _cifar10_arrays(root: Path):
     folder = _fetch_cifar10(root)
 
     def load(names):
-        xs, ys = [], []
-        for name in names:
-            try:
-                with open(folder / name, "rb") as f:
-                    batch = pickle.load(f, encoding="bytes")
-                xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-                ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
-            except (OSError, pickle.UnpicklingError, EOFError, KeyError, ValueError) as e:
-                raise LTHError(f"{folder / name} is not a CIFAR-10 batch ({e})") from None
+        xs, ys = zip(*(read_cifar10_batch(folder / name) for name in names))
         return np.concatenate(xs), np.concatenate(ys)
     return load(CIFAR10_FILES[:5]), load(CIFAR10_FILES[5:])
 

@@ -26,11 +26,11 @@ from .frontier import frontier_path, restore, write_frontier
 from .models import LotteryNet
 from .provenance import provenance
 from .pruning import mask_counts, percent_remaining
-from .store import CHECKPOINT_FORMAT, Status, Store, read_torch, results_folder
+from .store import CHECKPOINT_FORMAT, Status, Store, results_folder
 from .strategies import (RUN_ORDER, STRATEGIES, Network, Unit, derive_seed, starting_point,
                          starts_from)
 from .engine import StackedNet
-from .training import SingleNet, evaluate, train
+from .training import NonFiniteLoss, SingleNet, load_and_evaluate, read_state, train  # noqa
 
 ENGINES = ("stacked", "reference")  # engine.py (default) or one LotteryNet at a time
 
@@ -52,7 +52,8 @@ class Experiment:
             raise LTHError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
         self.hp, self.device, self.data_dir = hp, torch.device(device), data_dir
         self.engine, self.max_models = engine, max_models
-        self.store = Store(results_folder(out, hp.arch, hp.dataset, hp.preset), hp.arch)
+        self.store = Store(results_folder(out, hp.arch, hp.dataset, hp.preset), hp.arch,
+                           hp.dataset)
         self.net = Network(hp)
         self._splits, self._checkpoints, self._finished = None, {}, None
 
@@ -100,26 +101,36 @@ class Experiment:
             groups += [same[i: i + size] for i in range(0, len(same), size)]
         return groups
 
+    def nets(self, k: int):
+        """K networks to train as one group, on the engine of this run."""
+        hp = self.hp
+        return (SingleNet(LotteryNet(hp.arch, hp.dataset).to(self.device))
+                if self.engine == "reference" else
+                StackedNet(hp.arch, hp.dataset, k, self.device))
+
     def run_group(self, units: list, progress=None, should_stop=None) -> None:
         """Train `units` as one group and save each one's checkpoint and record."""
-        hp = self.hp
+        hp, nets = self.hp, self.nets(len(units))
         starts = [starting_point(self.net, u, [self.checkpoint(d) for d in starts_from(u)])
                   for u in units]
-        nets = (SingleNet(LotteryNet(hp.arch, hp.dataset).to(self.device))
-                if self.engine == "reference" else
-                StackedNet(hp.arch, hp.dataset, len(units), self.device))
         for j, (mask, initial, _) in enumerate(starts):
             nets.load(j, {n: m.to(self.device) for n, m in mask.items()},
                       {k: v.to(self.device) for k, v in initial.items()})
         # The dense run keeps its weights at iteration k for `rewind`, even if not asked now.
         snapshot_at = hp.rewind_iteration if units[0].round == 0 and hp.rewind_iteration else None
         state_file = self.store.group_state_path(units)
-        results = train(nets, self.splits, iterations=hp.iterations,
-                        learning_rate=hp.learning_rate, batch_size=hp.batch_size,
-                        data_seeds=[derive_seed(hp.seed, u.trial, u.round, "data") for u in units],
-                        eval_every=hp.eval_every, eval_limit=hp.eval_limit, start=starts[0][2],
-                        snapshot_at=snapshot_at, progress=progress, precision=hp.precision,
-                        state_file=state_file, should_stop=should_stop)
+        try:
+            results = train(nets, self.splits, iterations=hp.iterations,
+                            learning_rate=hp.learning_rate, batch_size=hp.batch_size,
+                            data_seeds=[derive_seed(hp.seed, u.trial, u.round, "data")
+                                        for u in units], eval_every=hp.eval_every,
+                            eval_limit=hp.eval_limit, start=starts[0][2],
+                            snapshot_at=snapshot_at, progress=progress, precision=hp.precision,
+                            state_file=state_file, should_stop=should_stop)
+        except NonFiniteLoss as e:  # nothing of the group is kept; finished units stay
+            raise LTHError(f"{units[e.network].name(hp.arch)} diverged: its {e.split} loss is "
+                           f"{e.loss} at iteration {e.iteration}, so none of its group is "
+                           f"recorded; lower learning_rate (or check the data)") from None
         for j, (unit, (mask, initial, _), result) in enumerate(zip(units, starts, results)):
             ckpt = self.make_checkpoint(unit, mask, initial, nets.export(j), result.snapshot)
             self.store.write_checkpoint(unit, ckpt)
@@ -163,8 +174,15 @@ class Experiment:
     def check_starting_points(self, todo: list) -> None:
         """Refuse, before anything is written, a unit that starts from a finished one whose
         checkpoint is kept neither in checkpoints/ nor in frontier/ (e.g. random_reinit added
-        to a committed run of winning tickets lacks the masks of rounds already done)."""
+        to a committed run of winning tickets lacks the masks of rounds already done), and a
+        damaged file the run would read: those checkpoints, an interrupted group's state."""
         arch = self.hp.arch
+        for unit in self.frontier():
+            if self.store.checkpoint_path(unit, self.hp.iterations).exists():
+                self.checkpoint(unit)  # read whole and checked (store.py), then kept
+        for group in self.groups(todo):
+            if self.store.group_state_path(group).exists():
+                read_state(self.store.group_state_path(group), self.nets(len(group)))
         for unit in todo:
             for needed in starts_from(unit):
                 if self.done(needed) and not (
@@ -227,7 +245,8 @@ class Experiment:
                 bar.update(len(group))
         finally:
             bar.close()
-            self.store.write_csvs(self.hp)
+            if self.store.in_progress:
+                self.store.write_csvs(self.hp)
 
     @contextlib.contextmanager
     def _lock(self, wait: bool):
@@ -241,22 +260,6 @@ class Experiment:
         except Timeout:
             raise LTHError(f"another process is running in {self.dir}; wait for it to "
                            f"finish (or stop it: it resumes where it stopped)") from None
-
-
-def load_and_evaluate(path, split: str = "test", data_dir=None, device="cpu",
-                      weights: str = "trained") -> tuple:
-    """Loss and accuracy of a checkpoint's `weights` ("trained" or "initial") on `split`
-    (train / val / test), with the data split and normalization it was trained with."""
-    ckpt = read_torch(path)
-    if weights not in ("trained", "initial"):
-        raise LTHError(f"weights must be 'trained' or 'initial', not {weights!r}")
-    hp = ckpt["hparams"]
-    model = LotteryNet(hp["arch"], hp["dataset"]).to(device)
-    model.apply_masks(ckpt["mask"])
-    model.load_parameters(ckpt[weights])
-    splits = load_splits(hp["dataset"], data_dir, hp["validation_size"], hp["normalization"],
-                         device)
-    return evaluate(model, *splits.split(split), hp.get("precision", "float32"))
 
 
 def run_experiment(hp: Hparams, out="results", data_dir=None, device="cpu",

@@ -15,7 +15,7 @@ import torch
 
 from .errors import LTHError
 from .models import LotteryNet
-from .store import Store, read_torch, save_torch
+from .store import Store, check_tensors, damaged, layout, read_torch, save_torch
 from .strategies import Network, Unit, masked
 
 FRONTIER_FORMAT = "lth_utils.frontier/1"
@@ -67,23 +67,46 @@ def write_frontier(store: Store, net: Network, units: list, checkpoint) -> None:
         folder.rmdir()
 
 
+def read_entry(path, store: Store, net: Network) -> tuple:
+    """(unit, mask, entry) of a frontier file, read whole and checked against `net`: its unit
+    is the one it is named after, its mask that network's, its tensors the unpruned weights."""
+    remedy = "restore it from git (it is committed with the run)"
+    entry = read_torch(path, FRONTIER_FORMAT, "frontier file", remedy)
+    if entry.get("science") != net.hp.science():
+        raise LTHError(f"{path} belongs to other parameters; choose another --out")
+    try:
+        unit = Unit(entry["strategy"], entry["trial"], entry["round"])
+        named = frontier_path(store, unit) == path
+    except (KeyError, TypeError):
+        named = False
+    if not named:
+        raise damaged(path, "not the frontier file of the unit it is named after", remedy)
+    packed = {n: (size + 7) // 8 for n, size in net.sizes.items()}
+    check_tensors(path, remedy, "mask", entry.get("mask"), {n: (k,) for n, k in
+                                                            packed.items()}, torch.uint8)
+    mask = {n: torch.from_numpy(np.unpackbits(entry["mask"][n].numpy(), count=net.sizes[n])
+                                .astype(bool)).reshape(shape) for n, shape in net.shapes.items()}
+    _, shapes = layout(net.hp.arch, net.hp.dataset)
+    unpruned = {**shapes, **{LotteryNet.weight_key(n): (int(m.sum()),) for n, m in mask.items()}}
+    for part in ("trained",) + (("rewind",) if "rewind" in entry else ()):
+        check_tensors(path, remedy, part, entry.get(part), unpruned)
+    return unit, mask, entry
+
+
 def restore(store: Store, net: Network, initial_of, checkpoint_of) -> None:
     """Make a committed folder resumable: a checkpoint for each frontier file, as it was
     written, then every finished unit's record from metrics.csv(.gz); units/ appears at once,
     when all is there. `initial_of(unit)` gives a unit's initialization before masking (from
     the seeds, or the dense checkpoint restored before it); `checkpoint_of(unit, mask, initial,
     trained, rewind)` builds its checkpoint."""
-    folder = store.dir / "frontier"
-    entries = [read_torch(path, FRONTIER_FORMAT, "frontier file")
-               for path in sorted(folder.glob("*.pt"))]
-    if any(entry.get("science") != net.hp.science() for entry in entries):
-        raise LTHError(f"{folder} belongs to other parameters; choose another --out")
+    entries = [read_entry(path, store, net)
+               for path in sorted((store.dir / "frontier").glob("*.pt"))]
     records = store.read_metrics()
-    for entry in sorted(entries, key=lambda e: e["round"]):  # dense networks first
-        unit = Unit(entry["strategy"], entry["trial"], entry["round"])
-        mask = {n: torch.from_numpy(np.unpackbits(entry["mask"][n].numpy(),
-                                                  count=net.sizes[n]).astype(bool))
-                .reshape(shape) for n, shape in net.shapes.items()}
+    finished = {Unit(r["strategy"], r["trial"], r["round"]) for r in records}
+    if finished != store.finished():
+        raise LTHError(f"{store.dir}: summary.csv and metrics.csv(.gz) hold other units; "
+                       f"restore both from git")
+    for unit, mask, entry in sorted(entries, key=lambda e: e[0].round):  # dense ones first
         initial = masked(initial_of(unit), mask)
         fill = lambda values: _filled(initial, values, mask)  # noqa: E731
         store.write_checkpoint(unit, checkpoint_of(

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import gzip
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -34,8 +37,9 @@ import numpy as np
 import torch
 import yaml
 
-from .config import Hparams
+from .config import FIELDS, Hparams
 from .errors import LTHError
+from .models import LotteryNet
 from .strategies import RUN_ORDER, Unit
 
 METRICS_COLUMNS = ["arch", "dataset", "strategy", "trial", "round", "pm", "iteration", "split",
@@ -90,6 +94,75 @@ def read_torch(path, fmt: str = CHECKPOINT_FORMAT, what: str = "checkpoint",
     return obj
 
 
+def damaged(path, why: str, remedy: str) -> LTHError:
+    return LTHError(f"{path} is damaged ({why}); {remedy}")
+
+
+@functools.lru_cache(maxsize=None)
+def layout(arch: str, dataset: str) -> tuple:
+    """({layer: mask shape}, {parameter: shape}) of LotteryNet(arch, dataset)."""
+    model = LotteryNet(arch, dataset)
+    return ({n: tuple(w.shape) for n, w in model.weights().items()},
+            {k: tuple(v.shape) for k, v in model.parameters_state().items()})
+
+
+def check_tensors(path, remedy: str, entry: str, tensors, shapes: dict, dtype=None) -> None:
+    """`tensors` must be a dict of exactly the names of `shapes`, each a tensor of that shape
+    (and `dtype`), or the file at `path` is damaged."""
+    if not isinstance(tensors, dict) or set(tensors) != set(shapes):
+        have = sorted(tensors) if isinstance(tensors, dict) else type(tensors).__name__
+        raise damaged(path, f"its {entry} holds {have}, not {sorted(shapes)}", remedy)
+    for name, shape in shapes.items():
+        t = tensors[name]
+        if not (isinstance(t, torch.Tensor) and tuple(t.shape) == tuple(shape)
+                and (dtype is None or t.dtype == dtype)):
+            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise damaged(path, f"its {entry} {name} is {got}, not {tuple(shape)}", remedy)
+
+
+def check_checkpoint(ckpt: dict, path, remedy: str = "", arch=None, dataset=None) -> dict:
+    """A checkpoint's structure: every entry there, for the network of its `hparams` (`arch` and
+    `dataset` if given), its mask, initial, trained (and rewind) tensors of that network."""
+    keys = {"hparams", "strategy", "trial", "round", "pm", "iteration", "mask", "initial",
+            "trained"}
+    hp = ckpt.get("hparams")
+    if not keys <= set(ckpt) or not isinstance(hp, dict) or not {
+            "arch", "dataset", "validation_size", "normalization"} <= set(hp):
+        raise damaged(path, f"no {', '.join(sorted(keys - set(ckpt))) or 'hparams'}", remedy)
+    for key, want in (("arch", arch), ("dataset", dataset)):
+        if want is not None and hp.get(key) != want:
+            raise damaged(path, f"a checkpoint of {key} {hp.get(key)!r}, not {want!r}", remedy)
+    try:
+        masks, parameters = layout(hp.get("arch"), hp.get("dataset"))
+    except Exception:
+        raise damaged(path, f"unknown network {hp.get('arch')!r} on {hp.get('dataset')!r}",
+                      remedy) from None
+    check_tensors(path, remedy, "mask", ckpt["mask"], masks, torch.bool)
+    for part in ("initial", "trained") + (("rewind",) if "rewind" in ckpt else ()):
+        check_tensors(path, remedy, part, ckpt[part], parameters)
+    return ckpt
+
+
+SPLITS = ("val", "test", "train")
+CSV_TYPES = {"trial": int, "round": int, "iteration": int, "early_stop_iteration": int,
+             **{c: float for c in ("pm", "loss", "accuracy", "early_stop_val_loss",
+                                   "early_stop_test_accuracy", "final_test_accuracy",
+                                   "final_train_accuracy")}}
+
+
+def check_evals(evals) -> bool:
+    """Whether `evals` are a unit's measurements: [iteration, split, loss, accuracy] rows with
+    validation and test ones and one on the training set, the last."""
+    try:
+        ok = all(type(it) is int and split in SPLITS and math.isfinite(loss)
+                 and 0 <= accuracy <= 1 for it, split, loss, accuracy in evals)
+    except (TypeError, ValueError):
+        return False
+    splits = [e[1] for e in evals]
+    return ok and {"val", "test"} <= set(splits) and splits.count("train") == 1 and \
+        splits[-1] == "train"
+
+
 def summarize(evals: list) -> list:
     """Early-stopping iteration (minimum validation loss, ties to the earliest), the validation
     loss and test accuracy there, and the final test and training accuracy (Figures 1, 3-5)."""
@@ -107,10 +180,11 @@ class Status(NamedTuple):
 
 
 class Store:
-    """The results folder `folder` of an experiment on `arch` (needed only to name units)."""
+    """The results folder `folder` of an experiment on `arch` (needed to name units) and
+    `dataset` (with `arch`, what its checkpoints must hold)."""
 
-    def __init__(self, folder, arch: str | None = None):
-        self.dir, self.arch = Path(folder), arch
+    def __init__(self, folder, arch: str | None = None, dataset: str | None = None):
+        self.dir, self.arch, self.dataset = Path(folder), arch, dataset
 
     # --- where things are ----------------------------------------------------------------
     def record_path(self, unit: Unit) -> Path:
@@ -155,9 +229,8 @@ class Store:
                     for r in self.records()}
         if not self.has_results:
             return set()
-        with self.open_csv("summary.csv") as f:
-            return {Unit(r["strategy"], int(r["trial"]), int(r["round"]))
-                    for r in csv.DictReader(f)}
+        return {Unit(r["strategy"], r["trial"], r["round"])
+                for r in self.read_rows("summary.csv", SUMMARY_COLUMNS)}
 
     def status(self, planned: list) -> Status:
         """Where the run of `planned` units stands in this folder."""
@@ -177,14 +250,21 @@ class Store:
         path = self.dir / "params.yaml"
         if not path.is_file():
             raise LTHError(f"no params.yaml in {self.dir}: not a results folder")
+        remedy = "restore it from git, or choose another --out"
         try:
-            params = yaml.safe_load(path.read_text())
+            text = path.read_text()
+            params = yaml.safe_load(text)
+            missing = set(FIELDS) - set(params["hparams"])
+        except Exception:
+            raise LTHError(f"{path} is not a parameters file of this project; {remedy}") \
+                from None
+        if missing or not text.endswith("\n"):  # cut short: defaults would fill it in
+            raise damaged(path, f"no {', '.join(sorted(missing))}" if missing else
+                          "cut short", remedy)
+        try:
             Hparams(**params["hparams"])
         except LTHError as e:
-            raise LTHError(f"{path} is not a parameters file of this project ({e})") from None
-        except Exception:
-            raise LTHError(f"{path} is not a parameters file of this project; "
-                           f"choose another --out") from None
+            raise damaged(path, str(e), remedy) from None
         return params
 
     def read_hparams(self) -> Hparams:
@@ -229,14 +309,36 @@ class Store:
     def records(self) -> list:
         """Every unit record of units/, in the order rows are written (strategy, trial, round)."""
         order = {s: i for i, s in enumerate(RUN_ORDER)}
-        records = [json.loads(p.read_text()) for p in (self.dir / "units").glob("*.json")]
+        records = [self.read_record(p) for p in (self.dir / "units").glob("*.json")]
         return sorted(records, key=lambda r: (order[r["strategy"]], r["trial"], r["round"]))
+
+    def read_record(self, path: Path) -> dict:
+        """A unit record, read whole and checked (its unit, pm and evaluations), or refused."""
+        remedy = "delete it to train that unit again"
+        try:
+            r = json.loads(path.read_text())
+            unit = Unit(r["strategy"], r["trial"], r["round"])
+            ok = (r["strategy"] in RUN_ORDER and all(type(r[k]) is int for k in ("trial",
+                  "round")) and isinstance(r["pm"], float) and check_evals(r["evals"]))
+        except Exception as e:  # cut short, not JSON, an entry missing
+            raise damaged(path, f"{type(e).__name__}", remedy) from None
+        if not ok or (self.arch and path.name != f"{unit.name(self.arch)}.json"):
+            raise damaged(path, "not the record of the unit it is named after", remedy)
+        return r
 
     def write_checkpoint(self, unit: Unit, ckpt: dict) -> None:
         save_torch(self.checkpoint_path(unit, ckpt["iteration"]), ckpt)
 
     def read_checkpoint(self, unit: Unit, iterations: int) -> dict:
-        return read_torch(self.checkpoint_path(unit, iterations))
+        """`unit`'s checkpoint, checked whole: that unit's, of this folder's network."""
+        path, record = self.checkpoint_path(unit, iterations), self.record_path(unit)
+        remedy = f"delete it and {record} to train that unit again"
+        ckpt = check_checkpoint(read_torch(path, remedy=remedy), path, remedy, self.arch,
+                                self.dataset)
+        if (ckpt["strategy"], ckpt["trial"], ckpt["round"], ckpt["iteration"]) != (
+                unit.strategy, unit.trial, unit.round, iterations):
+            raise damaged(path, "the checkpoint of another unit", remedy)
+        return ckpt
 
     # --- masks: every pruned network's mask, compact, committed with a run ---------------
     def mask_path(self, unit: Unit) -> Path:
@@ -256,11 +358,17 @@ class Store:
         path = self.mask_path(unit)
         try:
             with np.load(path) as packed:
-                return {name: torch.from_numpy(np.unpackbits(
-                    packed[name], count=int(np.prod(shape))).astype(bool)).reshape(shape)
-                        for name, shape in shapes.items()}
-        except (OSError, KeyError, ValueError) as e:
-            raise LTHError(f"{path} is not a readable mask file ({type(e).__name__})") from None
+                arrays = {name: packed[name] for name in packed.files}
+        except Exception as e:  # cut short, a changed byte (CRC), not an npz file
+            raise LTHError(f"{path} is not a readable mask file ({type(e).__name__}); "
+                           f"restore it from git") from None
+        sizes = {name: (int(np.prod(shape)) + 7) // 8 for name, shape in shapes.items()}
+        if set(arrays) != set(shapes) or any(
+                arrays[n].dtype != np.uint8 or arrays[n].shape != (sizes[n],) for n in shapes):
+            raise damaged(path, "not the masks of this network", "restore it from git")
+        return {name: torch.from_numpy(np.unpackbits(
+            arrays[name], count=int(np.prod(shape))).astype(bool)).reshape(shape)
+                for name, shape in shapes.items()}
 
     # --- the CSVs --------------------------------------------------------------------------
     def write_csvs(self, hp: Hparams) -> None:
@@ -302,16 +410,46 @@ class Store:
         return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else \
             open(path, newline="")
 
+    def read_rows(self, name: str, columns: list) -> list:
+        """The rows of summary.csv or metrics.csv(.gz), read whole and checked: the header is
+        `columns`, every line complete and ends with a line break, every number a number, the
+        units of this folder's network (else the file is refused: restore it from git)."""
+        path, remedy = self.csv_path(name), "restore it from git (it is committed with a run)"
+        try:
+            with self.open_csv(name) as f:
+                text = f.read()
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
+            raise damaged(path, f"{type(e).__name__}", remedy) from None
+        lines = text.replace("\r\n", "\n").split("\n")  # (a checkout may turn \n to \r\n)
+        if lines[0].split(",") != columns or lines[-1] != "":
+            raise damaged(path, "its header is not " + ",".join(columns) if
+                          lines[0].split(",") != columns else "cut short", remedy)
+        rows = []
+        for n, values in enumerate(csv.reader(lines[1:-1]), start=2):
+            try:
+                row = {c: CSV_TYPES.get(c, str)(v) for c, v in zip(columns, values, strict=True)}
+                ok = row["strategy"] in RUN_ORDER and row.get("split", "val") in SPLITS and \
+                    row["arch"] == (self.arch or row["arch"]) and \
+                    row["dataset"] == (self.dataset or row["dataset"]) and all(
+                        math.isfinite(v) for v in row.values() if isinstance(v, float))
+            except ValueError:
+                ok = False
+            if not ok:
+                raise damaged(path, f"line {n} is not a row of {len(columns)} values", remedy)
+            rows.append(row)
+        return rows
+
     def read_metrics(self) -> list:
         """The unit records (strategy, trial, round, pm, evals) of metrics.csv(.gz), in file
         order: what units/ is rebuilt from."""
         records = {}
-        with self.open_csv("metrics.csv") as f:
-            for row in csv.DictReader(f):
-                key = (row["strategy"], int(row["trial"]), int(row["round"]))
-                record = records.setdefault(key, {"strategy": key[0], "trial": key[1],
-                                                  "round": key[2], "pm": float(row["pm"]),
-                                                  "evals": []})
-                record["evals"].append([int(row["iteration"]), row["split"],
-                                        float(row["loss"]), float(row["accuracy"])])
+        for row in self.read_rows("metrics.csv", METRICS_COLUMNS):
+            key = (row["strategy"], row["trial"], row["round"])
+            record = records.setdefault(key, {"strategy": key[0], "trial": key[1],
+                                              "round": key[2], "pm": row["pm"], "evals": []})
+            record["evals"].append([row[c] for c in METRICS_COLUMNS[6:]])
+        for record in records.values():
+            if not check_evals(record["evals"]):
+                raise damaged(self.csv_path("metrics.csv"), "a unit's measurements are "
+                              "incomplete", "restore it from git (it is committed with a run)")
         return list(records.values())

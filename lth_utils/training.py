@@ -16,6 +16,7 @@ to full length: early stopping is an analysis of the recorded validation loss, a
   export(j), load(j, mask, parameters)   network j's parameters, named as in LotteryNet
 """
 import contextlib
+import math
 import signal
 import threading
 import time
@@ -25,9 +26,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .data import Splits
+from .data import Splits, load_splits
 from .errors import LTHError
-from .store import read_torch, save_torch
+from .models import LotteryNet
+from .store import check_checkpoint, read_torch, save_torch
 
 EVAL_CHUNK = 1000
 PRECISIONS = ("float32", "tf32", "bfloat16")
@@ -112,6 +114,24 @@ class SingleNet:
         self.model.load_parameters(parameters)
 
 
+class NonFiniteLoss(LTHError):
+    """Network `network` of a group measured a non-finite loss at `iteration` (it diverged)."""
+
+    def __init__(self, network: int, iteration: int, split: str, loss: float):
+        super().__init__(f"network {network} diverged: its {split} loss is {loss} at "
+                         f"iteration {iteration}")
+        self.network, self.iteration, self.split, self.loss = network, iteration, split, loss
+
+
+def check_finite(measured: list, iteration: int, split: str) -> list:
+    """`measured` [(loss, accuracy)] * K, or NonFiniteLoss for the first network whose loss is
+    not finite. Only losses already on the host are checked: no synchronisation per step."""
+    for j, (loss, _) in enumerate(measured):
+        if not math.isfinite(loss):
+            raise NonFiniteLoss(j, iteration, split, loss)
+    return measured
+
+
 @dataclass
 class TrainResult:
     evals: list = field(default_factory=list)  # (iteration, split, loss, accuracy)
@@ -146,6 +166,29 @@ def deferred_interrupt(enabled: bool):
         signal.signal(signal.SIGINT, previous)
 
 
+def read_state(path: Path, net, optimizer=None, iterations: int | None = None) -> dict:
+    """A group state file (`train`'s `state_file`), read whole and checked against `net`: its
+    weights, Adam state (loaded into `optimizer`, a new one if None), records and snapshots."""
+    remedy = "delete it to train that group again from its start"
+    saved = read_torch(path, STATE_FORMAT, "group state file", remedy)
+    optimizer = optimizer or adam(net.parameters(), 1.0)
+    try:
+        ours, state = net.parameters(), saved["optimizer"]["state"]
+        same = [tuple(t.shape) for t in saved["weights"]] == [tuple(t.shape) for t in ours]
+        same = same and all(state[i][m].shape == ours[i].shape for i in state
+                            for m in ("exp_avg", "exp_avg_sq"))
+        same = same and len(saved["evals"]) == len(saved["snapshots"]) == net.k and all(
+            len(e) == 4 for evals in saved["evals"] for e in evals)
+        same = same and 0 <= saved["iteration"] <= (iterations or saved["iteration"])
+        if same:
+            optimizer.load_state_dict(saved["optimizer"])
+    except Exception:  # an entry missing or of another kind
+        same = False
+    if not same:
+        raise LTHError(f"{path} is damaged or holds the state of other networks; {remedy}")
+    return saved
+
+
 def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_size: int,
           data_seeds: list, eval_every: int, eval_limit: int = 0, start: int = 0,
           snapshot_at: int | None = None, progress=None, train_accuracy: bool = True,
@@ -157,7 +200,9 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
     With a `state_file`, the state at an iteration boundary is saved there every
     SAVE_EVERY_SECONDS and at Ctrl-C (then KeyboardInterrupt is raised), and training resumes
     from it with exactly the numbers of an uninterrupted run. `should_stop(iteration)`, asked
-    at each boundary, stops the run there as Ctrl-C does."""
+    at each boundary, stops the run there as Ctrl-C does. A network whose loss, measured at an
+    evaluation iteration or on the training set at the end, is not finite stops the run with
+    NonFiniteLoss (its index j and the iteration)."""
     optimizer = adam(net.parameters(), learning_rate)
     limit = slice(0, eval_limit or None)
     held_out = {"val": (splits.val_x[limit], splits.val_y[limit]),
@@ -168,7 +213,8 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
     def record(iteration):
         if iteration in checkpoints:
             for split, (x, y) in held_out.items():
-                for result, measured in zip(results, net.evaluate(x, y, precision)):
+                for result, measured in zip(results, check_finite(
+                        net.evaluate(x, y, precision), iteration, split)):
                     result.evals.append((iteration, split, *measured))
         if iteration == snapshot_at:
             for j, result in enumerate(results):
@@ -184,14 +230,10 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
     first, earlier, started = start, 0.0, time.monotonic()
     elapsed = lambda: earlier + time.monotonic() - started  # noqa: E731
     if state_file is not None and state_file.exists():
-        saved = read_torch(state_file, STATE_FORMAT, "group state file", "delete it to train "
-                           "that group again from its start")
-        if [t.shape for t in saved["weights"]] != [t.shape for t in net.parameters()]:
-            raise LTHError(f"{state_file} holds the state of other networks; delete it")
+        saved = read_state(state_file, net, optimizer, iterations)
         with torch.no_grad():
             for tensor, value in zip(net.parameters(), saved["weights"]):
                 tensor.copy_(value)
-        optimizer.load_state_dict(saved["optimizer"])
         for result, evals, snapshot in zip(results, saved["evals"], saved["snapshots"]):
             result.evals, result.snapshot = [tuple(e) for e in evals], snapshot
         first, earlier = saved["iteration"], saved.get("seconds", 0.0)
@@ -229,9 +271,26 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
                 progress.update(1)
     record(iterations)
     if train_accuracy:
-        measured = net.evaluate(splits.train_x[limit], splits.train_y[limit], precision)
+        measured = check_finite(net.evaluate(splits.train_x[limit], splits.train_y[limit],
+                                             precision), iterations, "train")
         for result, (loss, accuracy) in zip(results, measured):
             result.evals.append((iterations, "train", loss, accuracy))
     for result in results:
         result.seconds = elapsed()
     return results
+
+
+def load_and_evaluate(path, split: str = "test", data_dir=None, device="cpu",
+                      weights: str = "trained") -> tuple:
+    """Loss and accuracy of a checkpoint's `weights` ("trained" or "initial") on `split`
+    (train / val / test), with the data split and normalization it was trained with."""
+    ckpt = check_checkpoint(read_torch(path), path)
+    if weights not in ("trained", "initial"):
+        raise LTHError(f"weights must be 'trained' or 'initial', not {weights!r}")
+    hp = ckpt["hparams"]
+    model = LotteryNet(hp["arch"], hp["dataset"]).to(device)
+    model.apply_masks(ckpt["mask"])
+    model.load_parameters(ckpt[weights])
+    splits = load_splits(hp["dataset"], data_dir, hp["validation_size"], hp["normalization"],
+                         device)
+    return evaluate(model, *splits.split(split), hp.get("precision", "float32"))

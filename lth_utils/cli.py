@@ -55,6 +55,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--engine", default="stacked",
                      help="stacked (default: a round's networks as one batched computation) "
                           "or reference (one network at a time)")
+    run.add_argument("--time-budget", type=float, metavar="SECONDS",
+                     help="stop cleanly before this much wall time: at a group boundary when "
+                          "the next group does not fit, else inside it with its state saved "
+                          "(default: no limit)")
     run.add_argument("--max-models", type=int, default=0,
                      help="at most this many networks in one batched computation "
                           "(default: 0, a whole round)")
@@ -95,6 +99,8 @@ def _claims_table(results: str, preset: str, claims_file: str | None) -> str:
 def _run(args) -> None:
     if (args.threads is not None and args.threads < 1) or args.max_models < 0:
         raise LTHError("--threads must be at least 1 and --max-models at least 0")
+    if args.time_budget is not None and not 0 < args.time_budget < float("inf"):
+        raise LTHError("--time-budget must be a positive number of seconds")
     hp = resolve(args.arch, args.dataset, args.preset, trials=args.trials,
                  strategies=args.strategies, precision=args.precision)
     import torch
@@ -104,7 +110,8 @@ def _run(args) -> None:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     run_experiment(hp, args.out, args.data_dir, _device(args.device),
-                   progress=not args.no_progress, engine=args.engine, max_models=args.max_models)
+                   progress=not args.no_progress, engine=args.engine, max_models=args.max_models,
+                   time_budget=args.time_budget)
 
 
 def main(argv=None) -> int:
@@ -115,7 +122,7 @@ def main(argv=None) -> int:
         elif args.command == "claims":
             print(_claims_table(args.results, args.preset, args.claims))
         else:
-            from .experiment import load_and_evaluate
+            from .training import load_and_evaluate
 
             loss, accuracy = load_and_evaluate(args.checkpoint, args.split, args.data_dir,
                                                _device(args.device), args.weights)

@@ -19,18 +19,20 @@ import torch
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
+from .budget import TimeBudget, estimate
 from .config import Hparams
 from .data import load_splits
 from .errors import LTHError
+from .formats import CHECKPOINT_FORMAT
 from .frontier import frontier_path, restore, write_frontier
 from .models import LotteryNet
 from .provenance import provenance
 from .pruning import mask_counts, percent_remaining
-from .store import CHECKPOINT_FORMAT, Status, Store, results_folder
+from .store import Status, Store, results_folder
 from .strategies import (RUN_ORDER, STRATEGIES, Network, Unit, derive_seed, starting_point,
                          starts_from)
 from .engine import StackedNet
-from .training import NonFiniteLoss, SingleNet, load_and_evaluate, read_state, train  # noqa
+from .training import NonFiniteLoss, SingleNet, read_state, train
 
 ENGINES = ("stacked", "reference")  # engine.py (default) or one LotteryNet at a time
 
@@ -193,10 +195,12 @@ class Experiment:
                                    f" run it in another --out")
 
     def run(self, progress: bool = True, provenance: dict | None = None, wait: bool = False,
-            stop_after_groups: int | None = None, should_stop=None) -> Path:
+            budget: TimeBudget | None = None, stop_after_groups: int | None = None,
+            should_stop=None) -> Path:
         """Train every unit of the plan not yet finished; return the results folder. Nothing
         is written when nothing is left to do, or when the run is refused. Another process
-        in the folder is waited for if `wait`, else refused. Fault injection,
+        in the folder is waited for if `wait`, else refused. Under a `budget` the run stops
+        cleanly when it is spent (`budget.spent` says where). Fault injection,
         for tests: `stop_after_groups` interrupts (KeyboardInterrupt) after that many groups,
         `should_stop(iteration)` inside a group (its state is saved, as at Ctrl-C)."""
         self._finished = None
@@ -214,7 +218,7 @@ class Experiment:
                 restore(self.store, self.net, self.initial_of, self.make_checkpoint)
             self.store.write_params(self.hp, provenance or {})
             self.store.log({"event": "start", **(provenance or {})})
-            self._train(self.groups(todo), progress, stop_after_groups, should_stop)
+            self._train(self.groups(todo), progress, budget, stop_after_groups, should_stop)
         return self.dir
 
     def _todo(self) -> list:
@@ -226,7 +230,8 @@ class Experiment:
             self.store.write_csvs(self.hp)
         return self.dir
 
-    def _train(self, groups: list, progress: bool, stop_after_groups, should_stop) -> None:
+    def _train(self, groups: list, progress: bool, budget, stop_after_groups,
+               should_stop) -> None:
         planned = len(plan(self.hp))
         bar = tqdm(total=planned, initial=planned - sum(map(len, groups)), unit="run",
                    disable=not progress, desc=f"{self.hp.arch} {self.hp.dataset} {self.hp.preset}")
@@ -234,12 +239,23 @@ class Experiment:
             for n, group in enumerate(groups):
                 if stop_after_groups is not None and n == stop_after_groups:
                     raise KeyboardInterrupt
+                if budget and not budget.fits(estimate(self.store.provenance(), len(group))):
+                    budget.spent = f"before round {group[0].round} ({len(group)} networks)"
+                    return
+                stop = should_stop if budget is None else lambda i: (
+                    budget.should_stop(i) or bool(should_stop and should_stop(i)))
                 r = group[0].round
                 pm = percent_remaining(self.net.counts(r), self.net.sizes)
                 bar.set_postfix_str(f"round {r} (Pm {pm:.1f}%): {len(group)} networks")
                 with tqdm(total=self.hp.iterations, leave=False, disable=not progress,
                           unit="it", mininterval=0.5) as inner:
-                    self.run_group(group, inner, should_stop)
+                    try:
+                        self.run_group(group, inner, stop)
+                    except KeyboardInterrupt:
+                        if not (budget and budget.left() <= budget.margin):
+                            raise
+                        budget.spent = f"inside round {r} (its state saved)"
+                        return
                 write_frontier(self.store, self.net, self.frontier(), self.checkpoint)
                 self.store.write_csvs(self.hp)  # the CSVs always hold every finished unit
                 bar.update(len(group))
@@ -263,11 +279,18 @@ class Experiment:
 
 
 def run_experiment(hp: Hparams, out="results", data_dir=None, device="cpu",
-                   progress: bool = True, engine: str = "stacked", max_models: int = 0) -> Path:
-    """Run (or resume) the experiment `hp`; return its results folder."""
-    started = time.time()
-    folder = Experiment(hp, out, data_dir, device, engine, max_models).run(
-        progress, provenance(device, engine))
+                   progress: bool = True, engine: str = "stacked", max_models: int = 0,
+                   time_budget: float | None = None) -> Path:
+    """Run (or resume) the experiment `hp`, within `time_budget` seconds if given; return its
+    results folder."""
+    started, budget = time.time(), TimeBudget(time_budget) if time_budget else None
+    experiment = Experiment(hp, out, data_dir, device, engine, max_models)
+    folder = experiment.run(progress, provenance(device, engine), budget=budget)
+    if budget and budget.spent:
+        status = experiment.status()
+        tqdm.write(f"time budget of {time_budget:.0f} s spent: stopped {budget.spent}, "
+                   f"{status.done} of {status.planned} networks finished; the same command "
+                   f"resumes")
     if progress:
         tqdm.write(f"results in {folder} ({time.time() - started:.0f} s)")
     return folder

@@ -15,7 +15,8 @@ import torch
 
 from .errors import LTHError
 from .models import LotteryNet
-from .store import Store, check_tensors, damaged, layout, read_torch, save_torch
+from .formats import check_tensors, damaged, layout, read_torch, save_torch
+from .store import Store
 from .strategies import Network, Unit, masked
 
 FRONTIER_FORMAT = "lth_utils.frontier/1"

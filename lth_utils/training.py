@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from .data import Splits, load_splits
 from .errors import LTHError
 from .models import LotteryNet
-from .store import check_checkpoint, read_torch, save_torch
+from .formats import check_checkpoint, read_torch, save_torch
 
 EVAL_CHUNK = 1000
 PRECISIONS = ("float32", "tf32", "bfloat16")

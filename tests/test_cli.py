@@ -17,7 +17,8 @@ from test_config import PRESET_TEXT
 
 from lth_utils.config import Hparams, resolve
 from lth_utils.errors import LTHError
-from lth_utils.experiment import CHECKPOINT_FORMAT, load_and_evaluate
+from lth_utils.store import CHECKPOINT_FORMAT
+from lth_utils.training import load_and_evaluate
 from lth_utils.models import LotteryNet
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,8 +62,10 @@ def assert_one_line_error(result, *fragments):
     (["lenet", "--preset", "nosuchpreset"], ["unknown preset 'nosuchpreset'"]),
     (["lenet", "--strategies", "lucky"], ["unknown strategy lucky"]),
     (["lenet", "--trials", "0"], ["trials must be at least 1"]),
+    (["lenet", "--time-budget", "0"], ["--time-budget must be a positive number"]),
+    (["lenet", "--time-budget", "nan"], ["--time-budget must be a positive number"]),
 ], ids=["unknown-arch", "unknown-dataset", "wrong-pair", "unknown-preset", "unknown-strategy",
-        "zero-trials"])
+        "zero-trials", "zero-budget", "nan-budget"])
 def test_run_rejects_bad_input(cli, tmp_path, args, fragments):
     out = tmp_path / "out"
     result = cli("run", *args, "--out", out, "--no-progress")

@@ -21,7 +21,9 @@ from filelock import FileLock
 
 from lth_utils.config import STRATEGIES, resolve
 from lth_utils.errors import LTHError
-from lth_utils.experiment import Experiment, load_and_evaluate, plan, run_experiment
+from lth_utils.budget import TimeBudget
+from lth_utils.experiment import Experiment, plan, run_experiment
+from lth_utils.training import load_and_evaluate
 from lth_utils.frontier import frontier_path
 from lth_utils.models import LotteryNet
 from lth_utils.pruning import mask_counts, percent_remaining, prune_layerwise
@@ -703,3 +705,36 @@ def test_pruned_masks_are_kept_compactly(reference):
             exp.store.read_mask(Unit("winning_ticket", 0, 9), exp.net.shapes)
     finally:
         damaged.unlink()
+
+
+class FirstGroupOnly(TimeBudget):
+    """A budget that holds the first group (no estimate yet) and no other."""
+    def fits(self, estimate):
+        return estimate is None
+
+
+class SpentInside(TimeBudget):
+    """A budget that lets the next group start and is spent at once inside it."""
+    def fits(self, estimate):
+        return True
+
+    def left(self):
+        return 0.0
+
+
+@pytest.mark.slow  # over 10 s of training
+def test_a_time_budget_stops_cleanly_and_the_rerun_ends_as_an_uninterrupted_run(
+        reference, tmp_path, data_dir):
+    # spent at a group boundary: round 0 trained and saved, round 1 not started
+    first = FirstGroupOnly(3600)
+    Experiment(HP, tmp_path, data_dir).run(progress=False, budget=first)
+    assert first.spent.startswith("before round 1")
+    folder = tmp_path / "lenet_mnist_smoke"
+    assert [r["round"] for r in rows(folder / "summary.csv")] == ["0"]
+    # spent inside a group: its state is saved a margin before the end
+    inside = SpentInside(3600)  # stops at the group's first iteration
+    Experiment(HP, tmp_path, data_dir).run(progress=False, budget=inside)
+    assert inside.spent == "inside round 1 (its state saved)"
+    assert list((folder / "checkpoints").glob("*.state.pt"))
+    run(HP, tmp_path, data_dir)  # no budget: goes on from the saved state to the end
+    assert read_bytes(folder) == read_bytes(reference)

@@ -298,13 +298,14 @@ VARIANTS = {"paper_scale": "normalization: x/255"}
 def sensitivity(results_dir, base: str = "paper", variants=VARIANTS) -> pd.DataFrame:
     """The claims of every network that a variant preset has results for, evaluated on the
     `base` run and on each variant's, side by side: one row per claim, for each preset its
-    value (mean, min to max over trials) and verdict. Empty when no variant has results."""
+    value (mean, min to max over trials) and verdict, after a first row per network with its
+    dense networks' test accuracy at early stopping. Empty when no variant has results."""
     variant_runs = {v: load_runs(results_dir, v) for v in variants}
     networks = {n for runs in variant_runs.values() for n in runs}
     claims = [c for c in load_claims() if c.network in networks]
     if not claims:
         return pd.DataFrame()
-    table = None
+    table, dense = None, {}
     for preset, label in {base: f"{base} (standardized)", **variants}.items():
         runs = load_runs(results_dir, preset)
         shown = claims_table(evaluate_claims(runs, claims)).assign(
@@ -313,7 +314,22 @@ def sensitivity(results_dir, base: str = "paper", variants=VARIANTS) -> pd.DataF
         column = shown[["id", "network", "paper"]].copy() if table is None else table
         column[f"{label}"] = value + ": " + shown["verdict"]
         table = column
-    return table
+        dense[label] = [_dense_accuracy(runs.get(n)) for n in sorted(networks)]
+    baseline = pd.DataFrame({"id": "dense-accuracy", "network": [ARCH_NAMES[n] for n in
+                                                                sorted(networks)],
+                             "paper": "not stated", **dense})
+    return pd.concat([baseline, table], ignore_index=True)
+
+
+def _dense_accuracy(results) -> str:
+    """The dense networks' test accuracy at early stopping: mean (min to max) over trials,
+    the level every accuracy claim is measured against."""
+    if results is None:
+        return "-"
+    s = results.summary
+    acc = 100 * s[(s["strategy"] == "winning_ticket") & (s["round"] == 0)][
+        "early_stop_test_accuracy"]
+    return f"{acc.mean():.2f} ({acc.min():.2f} to {acc.max():.2f}) %" if len(acc) else "-"
 
 
 def markdown(evaluated: pd.DataFrame, runs: dict) -> str:

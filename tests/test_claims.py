@@ -194,6 +194,9 @@ def test_sensitivity_puts_each_claim_on_both_runs_side_by_side(tmp_path):
     assert set(table["network"]) == {"LeNet-300-100"}  # only the networks a variant ran
     assert list(table.columns) == ["network", "paper", "paper (standardized)",
                                    "normalization: x/255"]
+    dense = table.loc["dense-accuracy"]
+    assert (dense["paper (standardized)"], dense["normalization: x/255"]) == \
+        ("98.10 (98.00 to 98.20) %", "99.10 (99.00 to 99.20) %")
     row = table.loc["lenet-speedup-vs-reinit"]
     assert row["paper (standardized)"] == "2.00 (1.67 to 2.50) x: holds"
     assert row["normalization: x/255"] == "-: not run"  # no random reinit in that run

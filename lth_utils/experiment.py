@@ -10,20 +10,18 @@ see the same data order, so they differ only in their mask and initialization.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 import time
 from pathlib import Path
 
 import torch
-from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 from .budget import TimeBudget, estimate
 from .config import Hparams
 from .data import load_splits
 from .errors import LTHError
-from .formats import CHECKPOINT_FORMAT
+from .formats import checkpoint
 from .frontier import frontier_path, restore, write_frontier
 from .models import LotteryNet
 from .provenance import provenance
@@ -148,15 +146,8 @@ class Experiment:
 
     def make_checkpoint(self, unit: Unit, mask: dict, initial: dict, trained: dict,
                         rewind: dict | None = None) -> dict:
-        cpu = lambda d: {k: v.detach().cpu() for k, v in d.items()}  # noqa: E731
-        ckpt = {"format": CHECKPOINT_FORMAT, "hparams": self.hp.to_dict(),
-                "strategy": unit.strategy, "trial": unit.trial, "round": unit.round,
-                "pm": percent_remaining(mask_counts(mask), self.net.sizes),
-                "iteration": self.hp.iterations, "mask": cpu(mask), "initial": cpu(initial),
-                "trained": cpu(trained)}
-        if rewind is not None:
-            ckpt["rewind"] = cpu(rewind)
-        return ckpt
+        return checkpoint(self.hp, unit, percent_remaining(mask_counts(mask), self.net.sizes),
+                          mask, initial, trained, rewind)
 
     def initial_of(self, unit: Unit) -> dict:
         """A finished unit's initialization before masking (to restore its checkpoint), from
@@ -208,8 +199,11 @@ class Experiment:
         if not self._todo():
             return self._current_csvs()
         self.check_starting_points(self._todo())
+        if self.store.lock_path.exists():  # a process already here: refuse before loading data
+            with self.store.lock(wait):
+                pass
         self.splits  # missing data fails here, before anything is written
-        with self._lock(wait):
+        with self.store.lock(wait):
             self._finished = None  # what another process finished before the lock was ours
             todo = self._todo()
             if not todo:
@@ -264,18 +258,6 @@ class Experiment:
             if self.store.in_progress:
                 self.store.write_csvs(self.hp)
 
-    @contextlib.contextmanager
-    def _lock(self, wait: bool):
-        """One process at a time in a results folder: the second refuses in one line (or waits).
-        The lock file lies beside the folder, so a refused run leaves the folder as it was."""
-        path = self.dir.parent / f".{self.dir.name}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with FileLock(path, timeout=-1 if wait else 0):
-                yield
-        except Timeout:
-            raise LTHError(f"another process is running in {self.dir}; wait for it to "
-                           f"finish (or stop it: it resumes where it stopped)") from None
 
 
 def run_experiment(hp: Hparams, out="results", data_dir=None, device="cpu",

@@ -141,3 +141,17 @@ def summarize(evals: list) -> list:
     stop = min(val, key=lambda it: (val[it], it))
     train_acc = next(acc for _, split, _, acc in evals if split == "train")
     return [stop, val[stop], test[stop], test[max(test)], train_acc]
+
+
+def checkpoint(hp, unit, pm: float, mask: dict, initial: dict, trained: dict,
+               rewind: dict | None = None) -> dict:
+    """A unit's checkpoint: its parameters `hp` (as a dict), what it is (strategy, trial,
+    round, Pm in %), its mask and its initial and trained parameters (and, for a dense run,
+    its weights at the rewind iteration), all on the CPU."""
+    cpu = lambda d: {k: v.detach().cpu() for k, v in d.items()}  # noqa: E731
+    ckpt = {"format": CHECKPOINT_FORMAT, "hparams": hp.to_dict(), "strategy": unit.strategy,
+            "trial": unit.trial, "round": unit.round, "pm": pm, "iteration": hp.iterations,
+            "mask": cpu(mask), "initial": cpu(initial), "trained": cpu(trained)}
+    if rewind is not None:
+        ckpt["rewind"] = cpu(rewind)
+    return ckpt

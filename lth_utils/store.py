@@ -19,6 +19,7 @@ or `complete` (every planned unit finished).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
@@ -33,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 import yaml
+from filelock import FileLock, Timeout
 
 from .config import FIELDS, Hparams
 from .errors import LTHError
@@ -93,6 +95,23 @@ class Store:
     @property
     def committed(self) -> bool:
         return self.has_results and not self.in_progress
+
+    # --- one process at a time ------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        return self.dir.parent / f".{self.dir.name}.lock"
+
+    @contextlib.contextmanager
+    def lock(self, wait: bool = False):
+        """One process at a time in this folder: the second refuses in one line, or waits.
+        The lock file lies beside the folder, so a refused run leaves the folder as it was."""
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(self.lock_path, timeout=-1 if wait else 0):
+                yield
+        except Timeout:
+            raise LTHError(f"another process is running in {self.dir}; wait for it to "
+                           f"finish (or stop it: it resumes where it stopped)") from None
 
     # --- how far it is -------------------------------------------------------------------
     def finished(self) -> set:

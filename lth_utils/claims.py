@@ -1,7 +1,7 @@
 """The paper's quantitative claims (params/claims.yaml), evaluated on results folders.
 
 Each claim names a measure computed from summary.csv (early-stopping iteration, test accuracy
-at early stopping, Pm), the paper's value and how to compare: within a tolerance, above or
+at early stopping or at the end of training, Pm), the paper's value and how to compare: within a tolerance, above or
 below. The verdict is "holds", "does not hold" or "not run" (no results for the network, or
 no round near the claim's Pm). A claim is never adjusted to the results: a run that deviates
 from the paper's protocol says so beside the table (`deviations`).
@@ -26,9 +26,12 @@ from .store import Store, results_folder
 MEASURES = {
     "pm": ("%", {"round"}),
     "speedup": ("x", {"pm", "versus", "strategy"}),
-    "accuracy_gain": ("pp", {"pm", "versus", "strategy"}),
-    "min_accuracy_gain": ("pp", {"pm_above"}),
+    "accuracy_gain": ("pp", {"pm", "versus", "strategy", "at"}),
+    "min_accuracy_gain": ("pp", {"pm_above", "at"}),
+    "max_accuracy_gain": ("pp", {"pm_above", "at"}),
 }
+# `at` of an accuracy measure -> the summary column it reads
+ACCURACY_AT = {"early_stop": "early_stop_test_accuracy", "final": "final_test_accuracy"}
 CHECKS = ("within", "above", "below")
 # Hparams fields that name or seed a run rather than set its protocol.
 NOT_PROTOCOL = ("arch", "dataset", "datasets", "preset", "strategies", "seed")
@@ -87,6 +90,10 @@ def _claim(entry, where: str) -> Claim:
     for key in ("strategy", "versus"):
         if key in m and m[key] not in (*STRATEGIES, "dense"):
             raise LTHError(f"{label}: unknown {key} {m[key]!r}")
+    if m["name"].endswith("_accuracy_gain") and "pm_above" not in m:
+        raise LTHError(f"{label}: measure {m['name']} needs pm_above")
+    if m.get("at", "early_stop") not in ACCURACY_AT:
+        raise LTHError(f"{label}: at must be one of {', '.join(ACCURACY_AT)}")
     if claim.check not in CHECKS:
         raise LTHError(f"{label}: check must be one of {', '.join(CHECKS)}")
     if not isinstance(claim.paper, (int, float)) or (
@@ -129,8 +136,8 @@ def _per_trial(summary: pd.DataFrame, strategy: str, round_: int, column: str) -
     return rows.set_index("trial")[column].astype(float)
 
 
-def _compare(summary, name, strategy, versus, round_) -> Measured | None:
-    column = "early_stop_iteration" if name == "speedup" else "early_stop_test_accuracy"
+def _compare(summary, name, strategy, versus, round_, at="early_stop") -> Measured | None:
+    column = "early_stop_iteration" if name == "speedup" else ACCURACY_AT[at]
     mine = _per_trial(summary, strategy, round_, column)
     other = (_per_trial(summary, "winning_ticket", 0, column) if versus == "dense"
              else _per_trial(summary, versus, round_, column))
@@ -159,22 +166,26 @@ def measure(claim: Claim, summary: pd.DataFrame) -> Measured | str:
             return f"round {m['round']} not run (last round {int(tickets['round'].max())})"
         pm = float(rows["pm"].mean())
         return Measured(pm, pm, pm, int(rows["trial"].nunique()), pm)
-    if name == "min_accuracy_gain":
+    at = m.get("at", "early_stop")
+    if name in ("min_accuracy_gain", "max_accuracy_gain"):
         pms = round_pms(tickets)
-        rounds = [r for r, pm in pms.items() if r > 0 and pm > m["pm_above"]]
-        gains = [g for g in (_compare(summary, "accuracy_gain", "winning_ticket", "dense", r)
+        above = m["pm_above"]
+        rounds = [r for r, pm in pms.items() if r > 0 and pm > above]
+        gains = [g for g in (_compare(summary, "accuracy_gain", "winning_ticket", "dense", r, at)
                              for r in rounds) if g is not None]
         if not gains:
             return "no pruned rounds"
-        worst = min(gains, key=lambda g: g.value)
-        if min(pms.values()) > m["pm_above"] * (1 + PM_TOLERANCE):
-            worst.note = (f"rounds reach only Pm {min(pms.values()):.1f}%, not "
-                          f"{m['pm_above']:g}%: the smallest gain so far")
-        return worst
+        pick = min if name == "min_accuracy_gain" else max
+        extreme = pick(gains, key=lambda g: g.value)
+        if min(pms.values()) > above * (1 + PM_TOLERANCE):
+            extreme.note = (f"rounds reach only Pm {min(pms.values()):.1f}%, not "
+                            f"{above:g}%: the {'smallest' if pick is min else 'largest'} "
+                            "gain so far")
+        return extreme
     found, _ = match_pm_levels(round_pms(summary[summary["strategy"] == strategy]), [m["pm"]])
     if not found:
         return f"no {strategy.replace('_', ' ')} round near Pm {m['pm']:g}%"
-    result = _compare(summary, name, strategy, m["versus"], found[m["pm"]])
+    result = _compare(summary, name, strategy, m["versus"], found[m["pm"]], at)
     return result if result is not None else f"no {m['versus'].replace('_', ' ')} runs"
 
 

@@ -84,6 +84,14 @@ def with_dense(df: pd.DataFrame, strategies) -> pd.DataFrame:
     return pd.concat([df, *extra], ignore_index=True) if extra else df.copy()
 
 
+def own_strategies(summary: pd.DataFrame) -> list:
+    """The strategies with networks of their own in `summary` (the winning ticket's round 0,
+    the dense network, is every strategy's first point but the winning ticket's own)."""
+    s = summary
+    own = set(s.loc[(s["round"] > 0) | (s["strategy"] == "winning_ticket"), "strategy"])
+    return [name for name in STRATEGY_LABELS if name in own]
+
+
 @dataclass
 class Results:
     """One experiment's results, restricted to the trials and strategies of `hp`."""
@@ -102,9 +110,7 @@ class Results:
         """The strategies with networks of their own, in legend order. The dense rows copied to
         every strategy (its Pm = 100% point) do not count: a control that has not run is
         neither drawn nor named."""
-        s = self.summary
-        own = set(s.loc[(s["round"] > 0) | (s["strategy"] == "winning_ticket"), "strategy"])
-        return [name for name in STRATEGY_LABELS if name in own]
+        return own_strategies(self.summary)
 
     @property
     def trials(self) -> int:
@@ -170,10 +176,11 @@ def spans(numbers) -> str:
 
 @dataclass(frozen=True)
 class RunDescription:
-    """What one results folder holds, read from its files: the strategies with networks of
-    their own, the trials and rounds present, Pm down to `pm_min` (percent), and `done` of the
-    `planned` networks of the run its params.yaml records (of `hp`'s plan if it has none).
-    `missing` names, in words, what `hp` (what a notebook asked for) has and the folder lacks."""
+    """What one results folder holds, read from its files (all of it, whatever a notebook
+    reads of it): the strategies with networks of their own, the trials and rounds present,
+    Pm down to `pm_min` (percent), and `done` of the `planned` networks of the run its
+    params.yaml records (of the asked-for plan if it has none). `missing` names, in words,
+    what the asked-for plan has and the folder lacks."""
     title: str
     preset: str
     folder: Path
@@ -203,20 +210,23 @@ class RunDescription:
 
 
 def describe_run(results: Results) -> RunDescription:
-    """The `RunDescription` of `results` (see `load_results`); no Pm when it is empty."""
-    hp, s = results.hp, results.summary
+    """The `RunDescription` of the folder of `results` (see `load_results`), against the plan
+    of `results.hp`; no Pm when the folder holds no results."""
+    hp, folder = results.hp, Path(results.folder)
+    s = read_csv(folder, "summary.csv") if Store(folder).has_results else results.summary
     ran = Hparams(**results.params["hparams"]) if results.params else hp
-    status = run_status(results.folder, ran)
+    status = run_status(folder, ran)
+    strategies = own_strategies(s)
     trials = tuple(sorted(int(t) for t in s["trial"].unique()))
     rounds = tuple(sorted(int(r) for r in s["round"].unique()))
     missing = [SHORT_NAMES[x] for x in STRATEGY_LABELS
-               if x in hp.strategies and x not in results.strategies]
+               if x in hp.strategies and x not in strategies]
     if rounds:
         lacking = [("trial", set(range(hp.trials)) - set(trials)),
                    ("round", set(range(hp.rounds + 1)) - set(rounds))]
         missing += [f"{word}{'s' * (len(v) > 1)} {spans(v)}" for word, v in lacking if v]
-    return RunDescription(results.title, hp.preset, Path(results.folder),
-                          tuple(results.strategies), trials, rounds, ran.rounds,
+    return RunDescription(results.title, hp.preset, folder, tuple(strategies), trials,
+                          rounds, ran.rounds,
                           float(s["pm"].min()) if rounds else None, status.done,
                           status.planned, tuple(missing))
 

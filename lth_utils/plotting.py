@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -132,7 +133,7 @@ def pm_figure(results: Results, values, strategies=None, title: str | None = Non
             ax.set_ylabel(labels[value])
             if "accuracy" in value:
                 _accuracy_axis(ax)
-        fig.suptitle(title or figure_title([results]))
+        _suptitle(fig, title or figure_title([results]))
         fig.tight_layout()
         _legend(fig, axes[0])
     return fig
@@ -167,7 +168,7 @@ def arch_figure(results_list, values, strategies=("winning_ticket", "random_rein
             ax.set_ylabel(label)
             if "accuracy" in value:
                 _accuracy_axis(ax)
-        fig.suptitle(title or figure_title(results_list, strategies))
+        _suptitle(fig, title or figure_title(results_list, strategies))
         fig.tight_layout()
         _legend(fig, axes[0])
     return fig
@@ -201,7 +202,7 @@ def grid_figure(results_list, values, strategies=("winning_ticket", "random_rein
                                                         " End"))
                 if "accuracy" in value:
                     _accuracy_axis(ax)
-        fig.suptitle(title or figure_title(results_list, strategies, trials=False))
+        _suptitle(fig, title or figure_title(results_list, strategies, trials=False))
         fig.tight_layout()
         _legend(fig, [ax for row in axes for ax in row], ncol=5)
     return fig
@@ -221,6 +222,11 @@ def _legend(fig, axes, ncol: int = 3) -> None:
                    ncol=min(len(entries), ncol), bbox_to_anchor=(0.5, 0.0))
 
 
+def _suptitle(fig, text: str) -> None:
+    """The figure's title, wrapped to its width (about 11 characters an inch at this size)."""
+    fig.suptitle(textwrap.fill(text, max(40, int(11 * fig.get_size_inches()[0]))))
+
+
 def _legend_below(ax, **options) -> None:
     """The legend of one panel under it, below its tick labels and x label, so that it hides
     no data whatever the curves fill. Call it after tight_layout."""
@@ -230,7 +236,7 @@ def _legend_below(ax, **options) -> None:
     bottom = ax.get_tightbbox(ax.figure.canvas.get_renderer()).y0
     y = ax.transAxes.inverted().transform((0, bottom))[1]
     ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, y - 0.02),
-              ncol=min(len(labels), 3), **options)
+              ncol=min(len(labels), 5), **options)
 
 
 # --- what a figure shows, in its title ---------------------------------------------------------
@@ -249,7 +255,8 @@ def strategy_phrase(results_list, strategies=None) -> str:
     all) that have networks in any of `results_list`, with their line style."""
     shown = [s for s in STRATEGY_LABELS
              if any(s in drawn(r, strategies) for r in results_list)]
-    return " vs. ".join(f"{SHORT_NAMES[s]} ({_line_word(s)})" for s in shown)
+    return (" vs. " if len(shown) == 2 else ", ").join(
+        f"{SHORT_NAMES[s]} ({_line_word(s)})" for s in shown)
 
 
 def trials_phrase(results_list) -> str:
@@ -339,7 +346,7 @@ def curves_figure(results: Results, panels, title: str | None = None,
             _accuracy_axis(ax)
             if panel.get("title"):
                 ax.set_title(panel["title"])
-        fig.suptitle(title or figure_title([results]))
+        _suptitle(fig, title or figure_title([results]))
         fig.tight_layout()
         for ax in axes[0]:
             _legend_below(ax, title="Pm (%)")

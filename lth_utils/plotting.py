@@ -271,12 +271,14 @@ def figure_title(results_list, strategies=None, subject: str = "", trials: bool 
     from the results themselves (the strategies only when `strategies` is given, the trials
     unless `trials=False`)."""
     results_list = list(results_list)
-    names = " / ".join(ARCH_NAMES[r.hp.arch] for r in results_list)
-    datasets = sorted({DATASET_NAMES[r.hp.dataset] for r in results_list})
+    by_dataset = {}
+    for r in results_list:
+        by_dataset.setdefault(DATASET_NAMES[r.hp.dataset], []).append(ARCH_NAMES[r.hp.arch])
     parts = [strategy_phrase(results_list, strategies)] if strategies is not None else []
     parts += [trials_phrase(results_list)] if trials else []
     presets = sorted({r.hp.preset for r in results_list})
-    head = f"{names} on {', '.join(datasets)}" + (f", {subject}" if subject else "")
+    head = ", ".join(f"{' / '.join(names)} on {dataset}" for dataset, names in by_dataset.items())
+    head += f", {subject}" if subject else ""
     return f"{head}{': ' + ', '.join(parts) if parts else ''}; preset {', '.join(presets)}"
 
 

@@ -191,7 +191,7 @@ def grid_figure(results_list, values, strategies=("winning_ticket", "random_rein
                     agg = aggregate(r.summary[r.summary["strategy"] == s], value)
                     _errorbar(ax, agg["pm"], agg, label=STRATEGY_LABELS[s],
                               zorder=ZORDER.get(s, 3), **STRATEGY_STYLE[s])
-                pm_axis(ax, r.summary["pm"], most_ticks=4)  # narrow panels: fewer labels
+                pm_axis(ax, r.summary["pm"], most_ticks=3)  # narrow panels: fewer labels
                 if row == 0:
                     ax.set_title(f"{ARCH_NAMES[r.hp.arch]} ({iterations_label(r.hp.iterations)} "
                                  f"it., {_count(r.trials, 'trial')})")
@@ -224,7 +224,8 @@ def _legend(fig, axes, ncol: int = 3) -> None:
 
 def _suptitle(fig, text: str) -> None:
     """The figure's title, wrapped to its width (about 11 characters an inch at this size)."""
-    fig.suptitle(textwrap.fill(text, max(40, int(11 * fig.get_size_inches()[0]))))
+    fig.suptitle(textwrap.fill(text, max(40, int(11 * fig.get_size_inches()[0])),
+                               break_on_hyphens=False))
 
 
 def _legend_below(ax, **options) -> None:

@@ -117,6 +117,11 @@ class Results:
         return int(self.summary["trial"].nunique())
 
     @property
+    def ran(self) -> Hparams:
+        """The parameters of the run its folder records (params.yaml), else `hp`."""
+        return Hparams(**self.params["hparams"]) if self.params else self.hp
+
+    @property
     def empty(self) -> bool:
         """Whether the folder holds no finished network (or does not exist)."""
         return self.summary.empty
@@ -214,7 +219,7 @@ def describe_run(results: Results) -> RunDescription:
     of `results.hp`; no Pm when the folder holds no results."""
     hp, folder = results.hp, Path(results.folder)
     s = read_csv(folder, "summary.csv") if Store(folder).has_results else results.summary
-    ran = Hparams(**results.params["hparams"]) if results.params else hp
+    ran = results.ran
     status = run_status(folder, ran)
     strategies = own_strategies(s)
     trials = tuple(sorted(int(t) for t in s["trial"].unique()))

@@ -75,7 +75,8 @@ class Notebook:
         folder = results_folder(self.results_dir, hp.arch, hp.dataset, hp.preset)
         if self.train and not analysis.complete(folder, hp):
             if not has_data(hp.dataset, self.data_dir):
-                raise LTHError(f"training {arch} needs {hp.dataset} data, not found in "
+                raise LTHError(f"training {arch} needs {analysis.DATASET_NAMES[hp.dataset]}, "
+                               f"not found in "
                                f"{self.data_dir}: set LTH_DATA, or data_dir in the "
                                f"parameters cell, to the folder that holds it")
             from .experiment import Experiment

@@ -99,7 +99,7 @@ def test_training_without_data_is_one_line_naming_both_ways(tmp_path):
                         tmp_path / "no-data")
     with pytest.raises(LTHError) as e:
         nb.experiment("lenet")
-    assert str(e.value) == (f"training lenet needs mnist data, not found in {tmp_path}/no-data: "
+    assert str(e.value) == (f"training lenet needs MNIST, not found in {tmp_path}/no-data: "
                             "set LTH_DATA, or data_dir in the parameters cell, to the folder "
                             "that holds it")
     assert not (tmp_path / "results").exists()

@@ -2,7 +2,10 @@
 
 Everything here reads what `run_experiment` writes (README.md, "Results"): `summary.csv`,
 `metrics.csv` and `params.yaml` of `<results>/<arch>_<dataset>_<preset>/`. Nothing here
-trains, prunes or builds a model; `ensure_results` only calls `resolve` and `run_experiment`.
+trains, prunes or builds a model (`lth_utils.notebook` runs what a notebook lacks). What a
+run is, is read from its folder, never from the preset: `describe_run` says which strategies,
+trials and rounds a folder holds, and how many of its run's networks are done (`run_status`, the
+one count of "done of planned").
 
 Conventions:
 - Round 0 is the dense network, trained once per trial as the winning ticket's round 0. It is
@@ -11,6 +14,7 @@ Conventions:
   trials behind each point.
 - Figure 3's Pm levels are matched to rounds by the nearest Pm within a relative tolerance;
   levels with no round that close are reported missing, never interpolated.
+- Tables for reading mark a value that does not exist with `MISSING` ("—"), and only that.
 """
 from __future__ import annotations
 
@@ -21,11 +25,11 @@ from pathlib import Path
 import pandas as pd
 
 from .config import Hparams, resolve
-from .data import data_root
 from .errors import LTHError
 from .experiment import plan
 from .paper import FIGURE_2
-from .store import Store, results_folder
+from .formats import METRICS_COLUMNS, SUMMARY_COLUMNS
+from .store import Store
 from .strategies import TABLE
 
 # Figure 3: the Pm levels (percent of weights remaining) of LeNet's test-accuracy curves.
@@ -44,6 +48,7 @@ SHORT_NAMES = {s.name: s.short for s in TABLE}
 
 SUMMARY_VALUES = ("early_stop_iteration", "early_stop_val_loss", "early_stop_test_accuracy",
                   "final_test_accuracy", "final_train_accuracy")
+MISSING = "—"  # the one marker of a missing value in the tables for reading
 
 def hparams(arch: str, preset: str, trials: int | None = None, strategies=None,
             dataset: str | None = None) -> Hparams:
@@ -54,21 +59,6 @@ def hparams(arch: str, preset: str, trials: int | None = None, strategies=None,
         wanted = [s for s in base.strategies if s in strategies] or ["winning_ticket"]
         base = resolve(arch, dataset, preset, trials=trials, strategies=wanted)
     return base
-
-
-def ensure_results(hp: Hparams, results_dir="results", data_dir=None, device="cpu",
-                   threads: int | None = None, progress: bool = True) -> Path:
-    """Run (or resume) the experiment `hp` and return its folder. Finished units are never
-    trained again; a notebook that finds another process in the folder waits for it."""
-    if threads is not None:
-        import torch
-        if threads < 1:
-            raise LTHError(f"threads must be at least 1, not {threads}")
-        torch.set_num_threads(threads)
-    from .experiment import Experiment
-    from .provenance import provenance
-    return Experiment(hp, results_dir, data_root(data_dir), device).run(
-        progress, provenance(device, "stacked"), wait=True)
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -94,6 +84,14 @@ def with_dense(df: pd.DataFrame, strategies) -> pd.DataFrame:
     return pd.concat([df, *extra], ignore_index=True) if extra else df.copy()
 
 
+def own_strategies(summary: pd.DataFrame) -> list:
+    """The strategies with networks of their own in `summary` (the winning ticket's round 0,
+    the dense network, is every strategy's first point but the winning ticket's own)."""
+    s = summary
+    own = set(s.loc[(s["round"] > 0) | (s["strategy"] == "winning_ticket"), "strategy"])
+    return [name for name in STRATEGY_LABELS if name in own]
+
+
 @dataclass
 class Results:
     """One experiment's results, restricted to the trials and strategies of `hp`."""
@@ -109,27 +107,39 @@ class Results:
 
     @property
     def strategies(self) -> list:
-        present = set(self.summary["strategy"])
-        return [s for s in STRATEGY_LABELS if s in present]
+        """The strategies with networks of their own, in legend order. The dense rows copied to
+        every strategy (its Pm = 100% point) do not count: a control that has not run is
+        neither drawn nor named."""
+        return own_strategies(self.summary)
 
     @property
     def trials(self) -> int:
         return int(self.summary["trial"].nunique())
 
-    def describe(self) -> str:
-        hp = self.hp
-        return (f"{self.title}, preset {hp.preset!r}: {self.trials} trial(s), "
-                f"{hp.iterations:,} iterations, {hp.rounds} pruning rounds "
-                f"(Pm down to {self.summary['pm'].min():.1f}%)")
+    @property
+    def ran(self) -> Hparams:
+        """The parameters of the run its folder records (params.yaml), else `hp`."""
+        return Hparams(**self.params["hparams"]) if self.params else self.hp
+
+    @property
+    def empty(self) -> bool:
+        """Whether the folder holds no finished network (or does not exist)."""
+        return self.summary.empty
 
 
 def load_results(folder, hp: Hparams | None = None) -> Results:
-    """Read a results folder into a `Results`; with `hp`, keep only its trials and strategies
-    (a folder may hold more: other notebooks or earlier runs may have added to it)."""
+    """Read a results folder into a `Results`, as far as it goes; with `hp`, keep only its
+    trials and strategies (a folder may hold more: other notebooks or earlier runs may have
+    added to it), and a folder without results (or none at all) is an empty `Results`.
+    Without `hp`, the parameters are the folder's params.yaml (LTHError if it has none)."""
     folder = Path(folder)
-    params = read_params(folder)
+    store = Store(folder)
+    params = read_params(folder) if hp is None or store.has_params else {}
     if hp is None:
         hp = Hparams(**params["hparams"])
+    if not store.has_results:
+        return Results(hp, folder, pd.DataFrame(columns=SUMMARY_COLUMNS),
+                       pd.DataFrame(columns=METRICS_COLUMNS), params)
     summary, metrics = read_csv(folder, "summary.csv"), read_csv(folder, "metrics.csv")
     strategies = ["winning_ticket", *[s for s in hp.strategies if s != "winning_ticket"]]
     keep = lambda df: df[df["strategy"].isin(strategies) & (df["trial"] < hp.trials)]  # noqa: E731
@@ -156,35 +166,74 @@ def run_status(folder, hp: Hparams, strategies=None):
     return Store(folder, hp.arch).status(units)
 
 
-def experiment(arch: str, preset: str, trials: int | None = None, strategies=None,
-               results_dir="results", data_dir=None, device="cpu", threads: int | None = None,
-               progress: bool = True, dataset: str | None = None, train: bool = True) -> Results:
-    """What a notebook needs in one call: resolve the parameters, run whatever is missing
-    (`run_experiment` resumes), and read the results. Complete results are read as they are;
-    with `train=False` nothing is ever run and partial results are read as far as they go."""
-    hp = hparams(arch, preset, trials, strategies, dataset)
-    folder = results_folder(results_dir, hp.arch, hp.dataset, hp.preset)
-    if train and not complete(folder, hp):
-        folder = ensure_results(hp, results_dir, data_dir, device, threads, progress)
-    elif not Store(folder).has_results:
-        raise LTHError(f"no results for {hp.arch} (preset {hp.preset}) in {folder}; "
-                       f"`python -m lth_utils run {hp.arch} {hp.dataset} --preset {hp.preset}` "
-                       f"trains them")
-    return load_results(folder, hp)
+# --- what a folder holds -------------------------------------------------------------------
+
+def spans(numbers) -> str:
+    """[0, 1, 2, 3, 6] -> '0 to 3, 6': integers as runs of consecutive values."""
+    numbers, parts = sorted(set(numbers)), []
+    for n in numbers:
+        if parts and n == parts[-1][1] + 1:
+            parts[-1][1] = n
+        else:
+            parts.append([n, n])
+    return ", ".join(f"{a}" if a == b else f"{a} to {b}" for a, b in parts)
 
 
-def experiments(architectures, preset: str, train: bool = True, **options) -> dict:
-    """{arch: Results} of `experiment` for each architecture; with `train=False`, those
-    without results are left out (and named on stdout)."""
-    runs = {}
-    for arch in architectures:
-        try:
-            runs[arch] = experiment(arch, preset, train=train, **options)
-        except LTHError as e:
-            if train:
-                raise
-            print(f"left out: {e}")
-    return runs
+@dataclass(frozen=True)
+class RunDescription:
+    """What one results folder holds, read from its files (all of it, whatever a notebook
+    reads of it): the strategies with networks of their own, the trials and rounds present,
+    Pm down to `pm_min` (percent), and `done` of the `planned` networks of the run its
+    params.yaml records (of the asked-for plan if it has none). `missing` names, in words,
+    what the asked-for plan has and the folder lacks."""
+    title: str
+    preset: str
+    folder: Path
+    strategies: tuple
+    trials: tuple
+    rounds: tuple
+    planned_rounds: int
+    pm_min: float | None
+    done: int
+    planned: int
+    missing: tuple
+
+    def sentence(self) -> str:
+        where = f"`{self.folder.parent.name}/{self.folder.name}/`"
+        head = f"{self.title}, preset `{self.preset}` ({where}): "
+        if not self.rounds:
+            return head + f"no results yet (0 of {self.planned} planned networks)."
+        n = len(self.trials)
+        rounds = (f"rounds {spans(self.rounds)} of {self.planned_rounds} (Pm 100 to "
+                  f"{self.pm_min:.1f}%)" if self.rounds != (0,) else
+                  f"round 0 of {self.planned_rounds} (the dense network, Pm 100%)")
+        held = (f"{', '.join(SHORT_NAMES[s] for s in self.strategies)}; "
+                f"{n} trial{'s' * (n != 1)} ({spans(self.trials)}); {rounds}; "
+                f"{self.done} of {self.planned} networks of its run.")
+        return head + held + (f" Not in this folder: {'; '.join(self.missing)}."
+                              if self.missing else "")
+
+
+def describe_run(results: Results) -> RunDescription:
+    """The `RunDescription` of the folder of `results` (see `load_results`), against the plan
+    of `results.hp`; no Pm when the folder holds no results."""
+    hp, folder = results.hp, Path(results.folder)
+    s = read_csv(folder, "summary.csv") if Store(folder).has_results else results.summary
+    ran = results.ran
+    status = run_status(folder, ran)
+    strategies = own_strategies(s)
+    trials = tuple(sorted(int(t) for t in s["trial"].unique()))
+    rounds = tuple(sorted(int(r) for r in s["round"].unique()))
+    missing = [SHORT_NAMES[x] for x in STRATEGY_LABELS
+               if x in hp.strategies and x not in strategies]
+    if rounds:
+        lacking = [("trial", set(range(hp.trials)) - set(trials)),
+                   ("round", set(range(hp.rounds + 1)) - set(rounds))]
+        missing += [f"{word}{'s' * (len(v) > 1)} {spans(v)}" for word, v in lacking if v]
+    return RunDescription(results.title, hp.preset, folder, tuple(strategies), trials,
+                          rounds, ran.rounds,
+                          float(s["pm"].min()) if rounds else None, status.done,
+                          status.planned, tuple(missing))
 
 
 # --- aggregation ----------------------------------------------------------------------------
@@ -216,8 +265,8 @@ def by_pm(summary: pd.DataFrame, values=SUMMARY_VALUES) -> pd.DataFrame:
 
 def pm_table(results: Results) -> pd.DataFrame:
     """`by_pm` for reading: the paper's strategy names, Pm to 0.1, iterations as integers,
-    accuracies in percent (means over trials)."""
-    t = by_pm(results.summary)
+    accuracies in percent (means over trials); only the strategies that have networks."""
+    t = by_pm(results.summary[results.summary["strategy"].isin(results.strategies)])
     return pd.DataFrame({
         "strategy": t["strategy"].map(STRATEGY_LABELS), "round": t["round"],
         "Pm (%)": t["pm"].round(1), "trials": t["trials"],
@@ -306,23 +355,25 @@ def missing_note(missing, available: dict, what: str = "Figure 3") -> str:
 def key_numbers(results: Results, versus: str = "random_reinit") -> pd.DataFrame:
     """Per round: Pm, and winning ticket vs `versus` early-stopping iteration and test accuracy
     there (means over trials), with the dense network's early-stop iteration divided by the
-    ticket's (above 1: the ticket stops learning sooner than the dense network)."""
+    ticket's (above 1: the ticket stops learning sooner than the dense network). The `versus` columns are there only if
+    it has networks; a round it lacks reads `MISSING`."""
     table = by_pm(results.summary, ["early_stop_iteration", "early_stop_test_accuracy"])
     ticket = table[table["strategy"] == "winning_ticket"].set_index("round")
     other = table[table["strategy"] == versus].set_index("round")
+    compared = versus in results.strategies
     short = SHORT_NAMES.get(versus, versus)
     rows = pd.DataFrame({"Pm (%)": ticket["pm"].round(1)})
-    rows["ticket: early-stop it."] = ticket["early_stop_iteration"].round().astype(int)
-    if len(other):
+    rows["ticket: early-stop it."] = ticket["early_stop_iteration"].round().astype("Int64")
+    if compared:
         rows[f"{short}: early-stop it."] = other["early_stop_iteration"].round().astype("Int64")
     rows["ticket: test acc. (%)"] = (100 * ticket["early_stop_test_accuracy"]).round(2)
-    if len(other):
+    if compared:
         rows[f"{short}: test acc. (%)"] = (100 * other["early_stop_test_accuracy"]).round(2)
     if 0 in ticket.index:
         rows["speed-up vs. dense"] = (ticket.loc[0, "early_stop_iteration"]
                                       / ticket["early_stop_iteration"]).round(2)
     rows.index.name = "round"
-    return rows
+    return rows.astype(object).where(rows.notna(), MISSING)
 
 
 def ticket_verdict(results: Results, versus: str = "random_reinit") -> str:
@@ -349,20 +400,23 @@ def ticket_verdict(results: Results, versus: str = "random_reinit") -> str:
 
 
 def run_table(results_list) -> pd.DataFrame:
-    """What was run, from each folder's params.yaml (parameters and provenance): one column
-    per experiment, one row per field (narrow enough for a page)."""
+    """What was run, from each folder (`describe_run`) and its params.yaml (parameters and
+    provenance): one column per experiment, one row per field (narrow enough for a page);
+    a field the folder does not record reads `MISSING`."""
     columns = {}
     for r in results_list:
-        hp, p = r.hp, r.params
+        hp, p, d = r.hp, r.params, describe_run(r)
         columns[ARCH_NAMES[hp.arch]] = {
-            "dataset": DATASET_NAMES[hp.dataset], "preset": hp.preset, "trials": r.trials,
-            "strategies": ", ".join(SHORT_NAMES[s] for s in r.strategies),
-            "iterations": f"{hp.iterations:,}", "pruning rounds": hp.rounds,
-            "Pm range (%)": f"100 to {r.summary['pm'].min():.1f}",
+            "dataset": DATASET_NAMES[hp.dataset], "preset": hp.preset,
+            "strategies": ", ".join(SHORT_NAMES[s] for s in d.strategies) or MISSING,
+            "trials": len(d.trials), "iterations": f"{hp.iterations:,}",
+            "rounds": f"{spans(d.rounds)} of {d.planned_rounds}" if d.rounds else MISSING,
+            "Pm range (%)": f"100 to {d.pm_min:.1f}" if d.rounds else MISSING,
+            "networks": f"{d.done} of {d.planned}",
             "evaluated on": (f"first {hp.eval_limit:,} examples per split" if hp.eval_limit
                              else "all examples"),
-            "device": p.get("device", "?"), "CPU threads": p.get("threads", "?"),
+            "device": p.get("device", MISSING), "CPU threads": p.get("threads", MISSING),
             "engine": p.get("engine", "reference"),
-            "torch": p.get("torch", "?"), "results folder": Path(r.folder).name,
+            "torch": p.get("torch", MISSING), "results folder": Path(r.folder).name,
         }
     return pd.DataFrame(columns)

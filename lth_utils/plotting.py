@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -19,8 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
-from .analysis import (ARCH_NAMES, SHORT_NAMES, STRATEGY_LABELS, Results, aggregate,  # noqa: E402
-                       curves, match_pm_levels, pm_label, round_pms)
+from .analysis import (ARCH_NAMES, DATASET_NAMES, SHORT_NAMES, STRATEGY_LABELS,  # noqa: E402
+                       Results, aggregate, curves, match_pm_levels, pm_label, round_pms)
 from .strategies import TABLE  # noqa: E402
 
 # One look per strategy, from the strategies' table: tickets solid, controls dashed.
@@ -113,7 +114,8 @@ def value_labels(iterations: int) -> dict:
 def pm_figure(results: Results, values, strategies=None, title: str | None = None,
               panel_width: float = 5.2, height: float = 4.0):
     """One panel per summary value against Pm, one line per strategy (mean over trials,
-    error bars at min and max). `strategies` defaults to every strategy in the results."""
+    error bars at min and max). `strategies` defaults to every strategy in the results; one
+    without networks of its own is not drawn. The title defaults to `figure_title`."""
     strategies = [s for s in (strategies or results.strategies) if s in results.strategies]
     labels = value_labels(results.hp.iterations)
     with paper_style():
@@ -131,7 +133,7 @@ def pm_figure(results: Results, values, strategies=None, title: str | None = Non
             ax.set_ylabel(labels[value])
             if "accuracy" in value:
                 _accuracy_axis(ax)
-        fig.suptitle(title or _default_title(results))
+        _suptitle(fig, title or figure_title([results]))
         fig.tight_layout()
         _legend(fig, axes[0])
     return fig
@@ -140,7 +142,8 @@ def pm_figure(results: Results, values, strategies=None, title: str | None = Non
 def arch_figure(results_list, values, strategies=("winning_ticket", "random_reinit"),
                 title: str | None = None, panel_width: float = 5.2, height: float = 4.0):
     """Figure 5: several architectures, one color each; winning tickets solid, random
-    reinitialization dashed. One panel per summary value."""
+    reinitialization dashed (each drawn only where it has networks). One panel per summary
+    value; the title defaults to `figure_title` with the line styles drawn."""
     results_list = list(results_list)
     with paper_style():
         fig, axes = plt.subplots(1, len(values), figsize=(panel_width * len(values), height),
@@ -149,11 +152,8 @@ def arch_figure(results_list, values, strategies=("winning_ticket", "random_rein
             pms = []
             for r in results_list:
                 name = ARCH_NAMES[r.hp.arch]
-                for s in strategies:
-                    rows = r.summary[r.summary["strategy"] == s]
-                    if rows.empty:
-                        continue
-                    agg = aggregate(rows, value)
+                for s in drawn(r, strategies):
+                    agg = aggregate(r.summary[r.summary["strategy"] == s], value)
                     pms.extend(agg["pm"])
                     style = dict(STRATEGY_STYLE[s], color=ARCH_COLORS[r.hp.arch])
                     label = name if s == "winning_ticket" else f"{name} ({SHORT_NAMES[s]})"
@@ -168,8 +168,7 @@ def arch_figure(results_list, values, strategies=("winning_ticket", "random_rein
             ax.set_ylabel(label)
             if "accuracy" in value:
                 _accuracy_axis(ax)
-        if title:
-            fig.suptitle(title)
+        _suptitle(fig, title or figure_title(results_list, strategies))
         fig.tight_layout()
         _legend(fig, axes[0])
     return fig
@@ -178,7 +177,8 @@ def arch_figure(results_list, values, strategies=("winning_ticket", "random_rein
 def grid_figure(results_list, values, strategies=("winning_ticket", "random_reinit"),
                 title: str | None = None, panel_width: float = 3.3, height: float = 2.9):
     """One column per experiment, one row per summary value: each network on its own axes
-    (their iterations and Pm ranges differ); winning tickets solid, controls dashed."""
+    (their iterations and Pm ranges differ); winning tickets solid, controls dashed, each
+    drawn only where it has networks. The title defaults to `figure_title`."""
     results_list = list(results_list)
     with paper_style():
         fig, axes = plt.subplots(len(values), len(results_list), squeeze=False,
@@ -187,17 +187,14 @@ def grid_figure(results_list, values, strategies=("winning_ticket", "random_rein
             labels = value_labels(r.hp.iterations)
             for row, value in enumerate(values):
                 ax = axes[row][col]
-                for s in strategies:
-                    rows = r.summary[r.summary["strategy"] == s]
-                    if rows.empty:
-                        continue
-                    agg = aggregate(rows, value)
+                for s in drawn(r, strategies):
+                    agg = aggregate(r.summary[r.summary["strategy"] == s], value)
                     _errorbar(ax, agg["pm"], agg, label=STRATEGY_LABELS[s],
                               zorder=ZORDER.get(s, 3), **STRATEGY_STYLE[s])
-                pm_axis(ax, r.summary["pm"], most_ticks=4)  # narrow panels: fewer labels
+                pm_axis(ax, r.summary["pm"], most_ticks=3)  # narrow panels: fewer labels
                 if row == 0:
                     ax.set_title(f"{ARCH_NAMES[r.hp.arch]} ({iterations_label(r.hp.iterations)} "
-                                 f"it.)")
+                                 f"it., {_count(r.trials, 'trial')})")
                 if row < len(values) - 1:
                     ax.set_xlabel("")
                 if col == 0:
@@ -205,29 +202,89 @@ def grid_figure(results_list, values, strategies=("winning_ticket", "random_rein
                                                         " End"))
                 if "accuracy" in value:
                     _accuracy_axis(ax)
-        if title:
-            fig.suptitle(title)
+        _suptitle(fig, title or figure_title(results_list, strategies, trials=False))
         fig.tight_layout()
-        handles, labels_ = axes[0][0].get_legend_handles_labels()
-        if handles:
-            fig.legend(handles, labels_, loc="upper center", ncol=len(labels_),
-                       bbox_to_anchor=(0.5, 0.0))
+        _legend(fig, [ax for row in axes for ax in row], ncol=5)
     return fig
 
 
-def _legend(fig, axes) -> None:
+def _legend(fig, axes, ncol: int = 3) -> None:
     """One legend for the figure, under the panels (the paper puts it inside; with up to
-    five strategies and min/max bars, below the plots it hides no data). Call it after
-    tight_layout: savefig(bbox_inches="tight") then takes it in."""
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 3),
-                   bbox_to_anchor=(0.5, 0.0))
+    five strategies and min/max bars, below the plots it hides no data), with every label
+    drawn on any of `axes`. Call it after tight_layout: savefig(bbox_inches="tight") then
+    takes it in."""
+    entries = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(entries.values(), entries.keys(), loc="upper center",
+                   ncol=min(len(entries), ncol), bbox_to_anchor=(0.5, 0.0))
 
 
-def _default_title(results: Results) -> str:
-    return (f"{results.title}: mean of {results.trials} trial(s), error bars min-max "
-            f"(preset {results.hp.preset})")
+def _suptitle(fig, text: str) -> None:
+    """The figure's title, wrapped to its width (about 11 characters an inch at this size)."""
+    fig.suptitle(textwrap.fill(text, max(40, int(11 * fig.get_size_inches()[0])),
+                               break_on_hyphens=False))
+
+
+def _legend_below(ax, **options) -> None:
+    """The legend of one panel under it, below its tick labels and x label, so that it hides
+    no data whatever the curves fill. Call it after tight_layout."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    bottom = ax.get_tightbbox(ax.figure.canvas.get_renderer()).y0
+    y = ax.transAxes.inverted().transform((0, bottom))[1]
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, y - 0.02),
+              ncol=min(len(labels), 5), **options)
+
+
+# --- what a figure shows, in its title ---------------------------------------------------------
+
+def drawn(results: Results, strategies=None) -> list:
+    """The strategies of `strategies` (default: all) that have networks in `results`."""
+    return [s for s in results.strategies if strategies is None or s in strategies]
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+def strategy_phrase(results_list, strategies=None) -> str:
+    """'winning ticket (solid) vs. reinit (dashed)': the strategies of `strategies` (default:
+    all) that have networks in any of `results_list`, with their line style."""
+    shown = [s for s in STRATEGY_LABELS
+             if any(s in drawn(r, strategies) for r in results_list)]
+    return (" vs. " if len(shown) == 2 else ", ").join(
+        f"{SHORT_NAMES[s]} ({_line_word(s)})" for s in shown)
+
+
+def trials_phrase(results_list) -> str:
+    """'mean of 5 trials, error bars min-max', or '1 trial' (a line without error bars)."""
+    counts = sorted({r.trials for r in results_list})
+    return (_count(counts[0], "trial") if counts == [1] else
+            f"mean of {' or '.join(map(str, counts))} trials, error bars min-max")
+
+
+def figure_title(results_list, strategies=None, subject: str = "", trials: bool = True) -> str:
+    """'<networks> on <dataset>[, subject]: <strategy_phrase>, <trials_phrase>; preset paper',
+    from the results themselves (the strategies only when `strategies` is given, the trials
+    unless `trials=False`)."""
+    results_list = list(results_list)
+    by_dataset = {}
+    for r in results_list:
+        by_dataset.setdefault(DATASET_NAMES[r.hp.dataset], []).append(ARCH_NAMES[r.hp.arch])
+    parts = [strategy_phrase(results_list, strategies)] if strategies is not None else []
+    parts += [trials_phrase(results_list)] if trials else []
+    presets = sorted({r.hp.preset for r in results_list})
+    head = ", ".join(f"{' / '.join(names)} on {dataset}" for dataset, names in by_dataset.items())
+    head += f", {subject}" if subject else ""
+    return f"{head}{': ' + ', '.join(parts) if parts else ''}; preset {', '.join(presets)}"
+
+
+def _line_word(strategy: str) -> str:
+    return {"-": "solid", "--": "dashed", "-.": "dash-dot"}[STRATEGY_STYLE[strategy]["linestyle"]]
 
 
 # --- learning curves (Figure 3) -------------------------------------------------------------
@@ -268,7 +325,8 @@ def curves_figure(results: Results, panels, title: str | None = None,
                   panel_width: float = 5.2, height: float = 4.0):
     """Figure 3: one panel per entry of `panels`, each a dict with `levels`, and optionally
     `strategy` (default winning_ticket), `dashed`, `suffix`, `title`, and `compare`
-    (another dict like it drawn on the same axes, e.g. random reinitialization).
+    (another dict like it drawn on the same axes, e.g. random reinitialization). Each
+    panel's legend is under it; the title defaults to `figure_title`.
     Returns (figure, {panel index: missing levels})."""
     missing = {}
     with paper_style():
@@ -291,10 +349,10 @@ def curves_figure(results: Results, panels, title: str | None = None,
             _accuracy_axis(ax)
             if panel.get("title"):
                 ax.set_title(panel["title"])
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(title="Pm (%)", loc="lower right")
-        fig.suptitle(title or _default_title(results))
+        _suptitle(fig, title or figure_title([results]))
         fig.tight_layout()
+        for ax in axes[0]:
+            _legend_below(ax, title="Pm (%)")
     return fig, missing
 
 

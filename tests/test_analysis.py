@@ -89,3 +89,66 @@ def test_save_figure_writes_png_and_svg(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert svg.read_text().lstrip().startswith("<?xml")
     assert plotting.iterations_label(50_000) == "50K" and plotting.iterations_label(300) == "300"
+
+
+def results_of(summary, metrics=None, preset="smoke", arch="lenet"):
+    hp = resolve(arch, None, preset)
+    strategies = ["winning_ticket", "random_reinit"]
+    metrics = pd.DataFrame() if metrics is None else analysis.with_dense(metrics, strategies)
+    return analysis.Results(hp, "unused", analysis.with_dense(summary, strategies), metrics)
+
+
+def test_a_strategy_with_only_the_shared_dense_network_is_not_one_of_the_results():
+    tickets = summary_rows()[lambda df: df["strategy"] == "winning_ticket"]
+    assert results_of(tickets).strategies == ["winning_ticket"]  # reinit: copied round 0 only
+    assert results_of(summary_rows()).strategies == ["winning_ticket", "random_reinit"]
+    table = analysis.key_numbers(results_of(tickets))
+    assert not any("reinit" in c for c in table.columns)
+    assert set(analysis.pm_table(results_of(tickets)).index.get_level_values(0)) == {
+        "Winning Ticket (Iterative)"}
+
+
+def test_key_numbers_mark_a_missing_value_one_way():
+    partial = summary_rows()[lambda df: ~((df["strategy"] == "random_reinit") & (df["round"] == 2))]
+    table = analysis.key_numbers(results_of(partial))
+    assert list(table.loc[2, ["reinit: early-stop it.", "reinit: test acc. (%)"]]) == [
+        analysis.MISSING] * 2
+    assert table.loc[1, "reinit: early-stop it."] == 225
+    shown = table.to_string() + table.to_html()
+    assert "NaN" not in shown and "<NA>" not in shown and "nan" not in shown
+
+
+def test_titles_and_legends_name_only_the_strategies_drawn_with_trials_and_preset():
+    tickets = results_of(summary_rows()[lambda df: df["strategy"] == "winning_ticket"],
+                         arch="conv2")
+    fig = plotting.arch_figure([tickets], ["early_stop_iteration"])
+    title = fig._suptitle.get_text().replace("\n", " ")
+    assert title == "Conv-2 on CIFAR-10: winning ticket (solid), mean of 2 trials, error bars " \
+                    "min-max; preset smoke"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["Conv-2"]
+    both = results_of(summary_rows())
+    assert plotting.strategy_phrase([both]) == "winning ticket (solid) vs. reinit (dashed)"
+    one = results_of(summary_rows()[lambda df: df["trial"] == 0])
+    assert plotting.figure_title([one]) == "LeNet-300-100 on MNIST: 1 trial; preset smoke"
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
+def test_figure_3_legends_lie_under_their_panels():
+    """Whatever the curves fill, a legend never covers the plotting area."""
+    rows = [{"arch": "lenet", "dataset": "mnist", "strategy": "winning_ticket", "trial": t,
+             "round": r, "pm": pm, "iteration": it, "split": "test", "loss": 0.1,
+             "accuracy": 0.9 + 0.0001 * it + 0.01 * r}
+            for t in range(2) for r, pm in [(0, 100.0), (3, 51.29)] for it in range(0, 1100, 100)]
+    r = results_of(summary_rows(), pd.DataFrame(rows))
+    fig, missing = plotting.curves_figure(r, [dict(levels=[100.0, 51.3]),
+                                              dict(levels=[100.0, 21.1])])
+    assert missing == {0: [], 1: [21.1]}
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert legend.y1 < ax.get_window_extent(renderer).y0  # below the axes
+        assert legend.y1 < ax.xaxis.label.get_window_extent(renderer).y0  # and its label
+    import matplotlib.pyplot as plt
+    plt.close(fig)

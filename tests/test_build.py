@@ -130,7 +130,7 @@ def test_broken_parameter_fails_the_build_cleanly(tmp_path, data_dir):
     err = result.stderr
     assert "notebook test_accuracy failed in code cell" in err
     assert "LTHError: trials must be at least 1" in err
-    assert "the cell: runs = {arch: analysis.experiment(" in err
+    assert "the cell: runs = nb.experiments(architectures, strategies, trials)" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 6, err
     executed = tmp_path / "build" / "notebooks" / "test_accuracy.ipynb"
     assert executed.exists() and "LTHError" in executed.read_text()

@@ -202,7 +202,9 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
     from it with exactly the numbers of an uninterrupted run. `should_stop(iteration)`, asked
     at each boundary, stops the run there as Ctrl-C does. A network whose loss, measured at an
     evaluation iteration or on the training set at the end, is not finite stops the run with
-    NonFiniteLoss (its index j and the iteration)."""
+    NonFiniteLoss (its index j and the iteration). `progress` (progress.RunProgress) is told
+    the first iteration trained, `begin(first, state file name if resumed)`, then `update(1)`
+    after each iteration."""
     optimizer = adam(net.parameters(), learning_rate)
     limit = slice(0, eval_limit or None)
     held_out = {"val": (splits.val_x[limit], splits.val_y[limit]),
@@ -237,8 +239,8 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
         for result, evals, snapshot in zip(results, saved["evals"], saved["snapshots"]):
             result.evals, result.snapshot = [tuple(e) for e in evals], snapshot
         first, earlier = saved["iteration"], saved.get("seconds", 0.0)
-        if progress is not None:
-            progress.update(first - start)
+    if progress is not None:
+        progress.begin(first, state_file.name if first > start else "")
 
     device = splits.train_x.device
     streams = [batch_indices(len(splits.train_x), batch_size, seed, first, iterations, device)

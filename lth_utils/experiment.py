@@ -133,7 +133,8 @@ class Experiment:
                            f"{e.loss} at iteration {e.iteration}, so none of its group is "
                            f"recorded; lower learning_rate (or check the data)") from None
         for j, (unit, (mask, initial, _), result) in enumerate(zip(units, starts, results)):
-            ckpt = self.make_checkpoint(unit, mask, initial, nets.export(j), result.snapshot)
+            ckpt = self.make_checkpoint(unit, mask, initial, nets.export(j), result.snapshot,
+                                        result.early_stop)
             self.store.write_checkpoint(unit, ckpt)
             if unit.round and STRATEGIES[unit.strategy].own_mask:
                 self.store.write_mask(unit, ckpt["mask"])
@@ -146,9 +147,9 @@ class Experiment:
         state_file.unlink(missing_ok=True)
 
     def make_checkpoint(self, unit: Unit, mask: dict, initial: dict, trained: dict,
-                        rewind: dict | None = None) -> dict:
+                        rewind: dict | None = None, early_stop: tuple | None = None) -> dict:
         return checkpoint(self.hp, unit, percent_remaining(mask_counts(mask), self.net.sizes),
-                          mask, initial, trained, rewind)
+                          mask, initial, trained, rewind, early_stop)
 
     def initial_of(self, unit: Unit) -> dict:
         """A finished unit's initialization before masking (to restore its checkpoint), from

@@ -137,7 +137,7 @@ def test_evaluate_foreign_and_missing(cli, tmp_path):
 
 def test_evaluate_bad_options(cli, tmp_path, untrained_checkpoint):
     assert_one_line_error(cli("evaluate", untrained_checkpoint, "--weights", "best"),
-                          "weights must be 'trained' or 'initial'")
+                          "weights must be one of 'trained', 'initial', 'early_stop'")
     assert_one_line_error(cli("evaluate", untrained_checkpoint, "--device", "tpu"),
                           "unknown device 'tpu'")
 

@@ -61,7 +61,7 @@ class RunProgress:
 
     def begin(self, first: int, state: str = "") -> None:
         """`train` starts at iteration `first`: later than the group's start when it resumes
-        from a saved group `state` (its file name), whose iterations are not work left."""
+        from a saved group `state` (its file), whose iterations are not work left."""
         if first > self.start:
             self.say(f"resuming from {state}: {self.note}, iteration {first} of "
                      f"{self.inner.total}")

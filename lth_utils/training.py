@@ -214,7 +214,7 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
     at each boundary, stops the run there as Ctrl-C does. A network whose loss, measured at an
     evaluation iteration or on the training set at the end, is not finite stops the run with
     NonFiniteLoss (its index j and the iteration). `progress` (progress.RunProgress) is told
-    the first iteration trained, `begin(first, state file name if resumed)`, then `update(1)`
+    the first iteration trained, `begin(first, the state file if resumed)`, then `update(1)`
     after each iteration."""
     optimizer = adam(net.parameters(), learning_rate)
     limit = slice(0, eval_limit or None)
@@ -257,7 +257,7 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
             result.early_stop = tuple(early) if early is not None else None
         first, earlier = saved["iteration"], saved.get("seconds", 0.0)
     if progress is not None:
-        progress.begin(first, state_file.name if first > start else "")
+        progress.begin(first, str(state_file) if first > start else "")
 
     device = splits.train_x.device
     streams = [batch_indices(len(splits.train_x), batch_size, seed, first, iterations, device)

@@ -12,6 +12,15 @@ from .config import PRESETS_DIR, STRATEGIES, available_presets, resolve
 from .errors import LTHError
 
 
+EPILOG = """\
+`run` with no arguments is `run lenet mnist --preset paper --out results`: in a clone it finds
+the committed, complete results/lenet_mnist_paper/, says how to read it and trains nothing.
+Defaults of `run`: preset paper (the paper's protocol), results in OUT/ARCH_DATASET_PRESET/
+with OUT = results, data in --data-dir, else $LTH_DATA, else ./data, device cpu, torch's own
+number of threads, engine stacked, precision the preset's (float32), no time budget.
+`run --preset quick` is a short run of the whole pipeline; `run --help` says more."""
+
+
 def _device(name: str) -> str:
     import torch
 
@@ -24,13 +33,17 @@ def _device(name: str) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lth_utils",
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Lottery Ticket Hypothesis experiments "
-                                            "(Frankle & Carbin, ICLR 2019).")
+                                            "(Frankle & Carbin, ICLR 2019).", epilog=EPILOG)
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run (or resume) an experiment",
                          description="Run (or resume) an experiment: every trial, pruning round "
                                      "and strategy of a preset; results go to "
-                                     "OUT/ARCH_DATASET_PRESET/.")
+                                     "OUT/ARCH_DATASET_PRESET/. With no arguments: lenet "
+                                     "mnist --preset paper, whose committed results are "
+                                     "complete, so it says how to read them and trains "
+                                     "nothing.")
     run.add_argument("arch", nargs="?", default="lenet",
                      help="lenet, conv2, conv4 or conv6 (default: lenet)")
     run.add_argument("dataset", nargs="?", default=None,
@@ -43,7 +56,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--strategies", nargs="+", metavar="S",
                      help=f"{', '.join(STRATEGIES)} (default: the preset's)")
     run.add_argument("--trials", type=int, help="number of trials (default: the preset's)")
-    run.add_argument("--out", default="results", help="results folder (default: results)")
+    run.add_argument("--out", default="results",
+                     help="where results go: OUT/ARCH_DATASET_PRESET/, resumed if it is "
+                          "there (default: results, which holds the committed paper runs)")
     run.add_argument("--data-dir",
                      help="data folder (default: $LTH_DATA, else ./data); missing datasets "
                           "are downloaded there")
@@ -73,7 +88,8 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint")
     ev.add_argument("--split", default="test", help="train, val or test (default: test)")
     ev.add_argument("--weights", default="trained",
-                    help="trained or initial (default: trained)")
+                    help="trained (at the last iteration), initial, or early_stop (at the "
+                         "iteration of minimum validation loss, Figure 1) (default: trained)")
     ev.add_argument("--data-dir", help="data folder (default: $LTH_DATA, else ./data)")
     ev.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
 

@@ -25,6 +25,7 @@ from .formats import checkpoint
 from .frontier import frontier_path, restore, write_frontier
 from .models import LotteryNet
 from .provenance import provenance
+from .progress import RunProgress, complete_message, logged_speed
 from .pruning import mask_counts, percent_remaining
 from .store import Status, Store, results_folder
 from .strategies import (RUN_ORDER, STRATEGIES, Network, Unit, derive_seed, starting_point,
@@ -92,7 +93,7 @@ class Experiment:
         and trial, at most `max_models` at a time (one with the reference engine)."""
         size = 1 if self.engine == "reference" else (self.max_models or len(units) or 1)
         def key(u):  # units of one group start at the same round and iteration
-            return u.round, STRATEGIES[u.strategy].start_iteration(self.hp) if u.round else 0
+            return u.round, self._start(u)
 
         groups = []
         order = sorted(units, key=lambda u: (*key(u), RUN_ORDER.index(u.strategy), u.trial))
@@ -132,7 +133,8 @@ class Experiment:
                            f"{e.loss} at iteration {e.iteration}, so none of its group is "
                            f"recorded; lower learning_rate (or check the data)") from None
         for j, (unit, (mask, initial, _), result) in enumerate(zip(units, starts, results)):
-            ckpt = self.make_checkpoint(unit, mask, initial, nets.export(j), result.snapshot)
+            ckpt = self.make_checkpoint(unit, mask, initial, nets.export(j), result.snapshot,
+                                        result.early_stop)
             self.store.write_checkpoint(unit, ckpt)
             if unit.round and STRATEGIES[unit.strategy].own_mask:
                 self.store.write_mask(unit, ckpt["mask"])
@@ -145,9 +147,9 @@ class Experiment:
         state_file.unlink(missing_ok=True)
 
     def make_checkpoint(self, unit: Unit, mask: dict, initial: dict, trained: dict,
-                        rewind: dict | None = None) -> dict:
+                        rewind: dict | None = None, early_stop: tuple | None = None) -> dict:
         return checkpoint(self.hp, unit, percent_remaining(mask_counts(mask), self.net.sizes),
-                          mask, initial, trained, rewind)
+                          mask, initial, trained, rewind, early_stop)
 
     def initial_of(self, unit: Unit) -> dict:
         """A finished unit's initialization before masking (to restore its checkpoint), from
@@ -176,14 +178,21 @@ class Experiment:
         for group in self.groups(todo):
             if self.store.group_state_path(group).exists():
                 read_state(self.store.group_state_path(group), self.nets(len(group)))
-        for unit in todo:
-            for needed in starts_from(unit):
-                if self.done(needed) and not (
-                        self.store.checkpoint_path(needed, self.hp.iterations).exists()
-                        or frontier_path(self.store, needed).exists()):
-                    raise LTHError(f"{unit.name(arch)} starts from {needed.name(arch)}, which "
-                                   f"is finished but whose checkpoint {self.dir} does not keep;"
-                                   f" run it in another --out")
+        blocked = [(unit, needed) for unit in todo for needed in starts_from(unit)
+                   if self.done(needed) and not (
+                       self.store.checkpoint_path(needed, self.hp.iterations).exists()
+                       or frontier_path(self.store, needed).exists())]
+        if blocked:
+            unit, needed = blocked[0]
+            refused = sorted({u.strategy for u, _ in blocked}, key=RUN_ORDER.index)
+            able = [s for s in RUN_ORDER if s not in refused and (
+                s in self.hp.strategies or s == "winning_ticket")]
+            here = f"add --strategies {' '.join(able)} to train the others here, or " \
+                if able else ""
+            raise LTHError(f"{self.dir} cannot train {', '.join(refused)}: "
+                           f"{unit.name(arch)} starts from {needed.name(arch)}, which is "
+                           f"finished but whose checkpoint the folder does not keep; "
+                           f"{here}--out DIR to run the whole plan elsewhere")
 
     def run(self, progress: bool = True, provenance: dict | None = None, wait: bool = False,
             budget: TimeBudget | None = None, stop_after_groups: int | None = None,
@@ -224,11 +233,17 @@ class Experiment:
             self.store.write_csvs(self.hp)
         return self.dir
 
+    def _start(self, unit: Unit) -> int:
+        """The first iteration `unit` trains (late resetting starts at k)."""
+        return STRATEGIES[unit.strategy].start_iteration(self.hp) if unit.round else 0
+
     def _train(self, groups: list, progress: bool, budget, stop_after_groups,
                should_stop) -> None:
-        planned = len(plan(self.hp))
-        bar = tqdm(total=planned, initial=planned - sum(map(len, groups)), unit="run",
-                   disable=not progress, desc=f"{self.hp.arch} {self.hp.dataset} {self.hp.preset}")
+        hp, planned = self.hp, len(plan(self.hp))
+        done = planned - sum(map(len, groups))
+        bar = RunProgress(f"{hp.arch} {hp.dataset} {hp.preset}", planned, done,
+                          sum(len(g) * (hp.iterations - self._start(g[0])) for g in groups),
+                          progress, logged_speed(self.store.provenance(), hp.iterations))
         try:
             for n, group in enumerate(groups):
                 if stop_after_groups is not None and n == stop_after_groups:
@@ -240,24 +255,25 @@ class Experiment:
                     budget.should_stop(i) or bool(should_stop and should_stop(i)))
                 r = group[0].round
                 pm = percent_remaining(self.net.counts(r), self.net.sizes)
-                bar.set_postfix_str(f"round {r} (Pm {pm:.1f}%): {len(group)} networks")
-                with tqdm(total=self.hp.iterations, leave=False, disable=not progress,
-                          unit="it", mininterval=0.5) as inner:
-                    try:
-                        self.run_group(group, inner, stop)
-                    except KeyboardInterrupt:
-                        if not (budget and budget.left() <= budget.margin):
-                            raise
-                        budget.spent = f"inside round {r} (its state saved)"
-                        return
+                note = f"round {r} (Pm {pm:.1f}%): {len(group)} networks"
+                if n == 0 and done:
+                    bar.say(f"resuming from {self.dir}: {done} of {planned} networks "
+                            f"finished; next {note}")
+                try:
+                    self.run_group(group, bar.group(note, len(group), self._start(group[0]),
+                                                    hp.iterations), stop)
+                except KeyboardInterrupt:
+                    if not (budget and budget.left() <= budget.margin):
+                        raise
+                    budget.spent = f"inside round {r} (its state saved)"
+                    return
                 write_frontier(self.store, self.net, self.frontier(), self.checkpoint)
-                self.store.write_csvs(self.hp)  # the CSVs always hold every finished unit
-                bar.update(len(group))
+                self.store.write_csvs(hp)  # the CSVs always hold every finished unit
+                bar.done(len(group))
         finally:
             bar.close()
             if self.store.in_progress:
-                self.store.write_csvs(self.hp)
-
+                self.store.write_csvs(hp)
 
 
 def run_experiment(hp: Hparams, out="results", data_dir=None, device="cpu",
@@ -267,7 +283,12 @@ def run_experiment(hp: Hparams, out="results", data_dir=None, device="cpu",
     results folder."""
     started, budget = time.time(), TimeBudget(time_budget) if time_budget else None
     experiment = Experiment(hp, out, data_dir, device, engine, max_models)
+    experiment.store.check_params(hp)
+    before = experiment.status()
     folder = experiment.run(progress, provenance(device, engine), budget=budget)
+    if before.state == "complete":  # said even without progress bars: it is the answer
+        print(complete_message(folder, before.done, hp.arch, hp.dataset, hp.preset))
+        return folder
     if budget and budget.spent:
         status = experiment.status()
         tqdm.write(f"time budget of {time_budget:.0f} s spent: stopped {budget.spent}, "

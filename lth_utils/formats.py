@@ -22,7 +22,10 @@ METRICS_COLUMNS = ["arch", "dataset", "strategy", "trial", "round", "pm", "itera
 SUMMARY_COLUMNS = ["arch", "dataset", "strategy", "trial", "round", "pm",
                    "early_stop_iteration", "early_stop_val_loss", "early_stop_test_accuracy",
                    "final_test_accuracy", "final_train_accuracy"]
-CHECKPOINT_FORMAT = "lth_utils.checkpoint/1"
+# Format 2 adds the early-stopping network (`early_stop`, `early_stop_iteration`); format 1
+# checkpoints (mask, initial, trained) are still read, resumed from and pruned from.
+CHECKPOINT_FORMAT = "lth_utils.checkpoint/2"
+CHECKPOINT_FORMATS = (CHECKPOINT_FORMAT, "lth_utils.checkpoint/1")
 
 
 def atomic_write(path: Path, data: str | bytes | Callable[[Path], None]) -> None:
@@ -48,10 +51,10 @@ def save_torch(path: Path, obj) -> None:
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
-def read_torch(path, fmt: str = CHECKPOINT_FORMAT, what: str = "checkpoint",
+def read_torch(path, fmt: str | tuple = CHECKPOINT_FORMATS, what: str = "checkpoint",
                remedy: str = "") -> dict:
-    """A checkpoint (or other torch file of this project, tagged `fmt`), or a one-line LTHError
-    saying why not (and `remedy`, what to do about it)."""
+    """A checkpoint (or other torch file of this project, tagged `fmt`, or one of the tags
+    `fmt` lists), or a one-line LTHError saying why not (and `remedy`, what to do)."""
     path, then = Path(path), f"; {remedy}" if remedy else ""
     if not path.is_file():
         raise LTHError(f"no {what} at {path}")
@@ -59,7 +62,8 @@ def read_torch(path, fmt: str = CHECKPOINT_FORMAT, what: str = "checkpoint",
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, foreign pickle, ...: all mean "not readable"
         raise LTHError(f"{path} is not a readable {what} ({type(e).__name__}){then}") from None
-    if not isinstance(obj, dict) or obj.get("format") != fmt:
+    if not isinstance(obj, dict) or obj.get("format") not in (
+            (fmt,) if isinstance(fmt, str) else fmt):
         raise LTHError(f"{path} is not an lth_utils {what}{then}")
     return obj
 
@@ -92,7 +96,8 @@ def check_tensors(path, remedy: str, entry: str, tensors, shapes: dict, dtype=No
 
 def check_checkpoint(ckpt: dict, path, remedy: str = "", arch=None, dataset=None) -> dict:
     """A checkpoint's structure: every entry there, for the network of its `hparams` (`arch` and
-    `dataset` if given), its mask, initial, trained (and rewind) tensors of that network."""
+    `dataset` if given), its mask, initial, trained (and rewind, early_stop) tensors of that
+    network, and the early-stopping iteration with the early-stopping network."""
     keys = {"hparams", "strategy", "trial", "round", "pm", "iteration", "mask", "initial",
             "trained"}
     hp = ckpt.get("hparams")
@@ -108,8 +113,11 @@ def check_checkpoint(ckpt: dict, path, remedy: str = "", arch=None, dataset=None
         raise damaged(path, f"unknown network {hp.get('arch')!r} on {hp.get('dataset')!r}",
                       remedy) from None
     check_tensors(path, remedy, "mask", ckpt["mask"], masks, torch.bool)
-    for part in ("initial", "trained") + (("rewind",) if "rewind" in ckpt else ()):
+    optional = tuple(part for part in ("rewind", "early_stop") if part in ckpt)
+    for part in ("initial", "trained") + optional:
         check_tensors(path, remedy, part, ckpt[part], parameters)
+    if "early_stop" in ckpt and type(ckpt.get("early_stop_iteration")) is not int:
+        raise damaged(path, "its early_stop weights have no iteration", remedy)
     return ckpt
 
 
@@ -144,14 +152,17 @@ def summarize(evals: list) -> list:
 
 
 def checkpoint(hp, unit, pm: float, mask: dict, initial: dict, trained: dict,
-               rewind: dict | None = None) -> dict:
+               rewind: dict | None = None, early_stop: tuple | None = None) -> dict:
     """A unit's checkpoint: its parameters `hp` (as a dict), what it is (strategy, trial,
     round, Pm in %), its mask and its initial and trained parameters (and, for a dense run,
-    its weights at the rewind iteration), all on the CPU."""
+    its weights at the rewind iteration; and `early_stop`, (iteration, parameters) of the
+    early-stopping network, Figure 1, when known), all on the CPU."""
     cpu = lambda d: {k: v.detach().cpu() for k, v in d.items()}  # noqa: E731
     ckpt = {"format": CHECKPOINT_FORMAT, "hparams": hp.to_dict(), "strategy": unit.strategy,
             "trial": unit.trial, "round": unit.round, "pm": pm, "iteration": hp.iterations,
             "mask": cpu(mask), "initial": cpu(initial), "trained": cpu(trained)}
     if rewind is not None:
         ckpt["rewind"] = cpu(rewind)
+    if early_stop is not None:
+        ckpt["early_stop_iteration"], ckpt["early_stop"] = early_stop[0], cpu(early_stop[1])
     return ckpt

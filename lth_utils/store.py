@@ -6,7 +6,8 @@ the one way its files are written (atomically), and how far its run has come.
   summary.csv        one row per finished unit (strategy, trial, round): early stopping, ...
   metrics.csv        one row per measurement (committed as metrics.csv.gz)
   units/             a record per finished unit (its evaluations): a unit is done once here
-  checkpoints/       `<unit>_it<N>.pt` (mask, initial and trained parameters) and
+  checkpoints/       `<unit>_it<N>.pt` (mask, initial, trained and early-stopping
+                     parameters: formats.checkpoint) and
                      `<unit>_x<K>.state.pt` (an unfinished group's training state)
   frontier/          what a committed, unfinished run needs to go on (`frontier.py`)
   masks/             `<unit>.npz`: the mask of each network whose strategy prunes by trained

@@ -29,14 +29,19 @@ import torch.nn.functional as F
 from .data import Splits, load_splits
 from .errors import LTHError
 from .models import LotteryNet
-from .formats import check_checkpoint, read_torch, save_torch
+from .formats import CHECKPOINT_FORMAT, check_checkpoint, read_torch, save_torch
 
 EVAL_CHUNK = 1000
+WEIGHTS = ("trained", "initial", "early_stop")  # what a checkpoint holds to evaluate
 PRECISIONS = ("float32", "tf32", "bfloat16")
 # With a state file, a run's state (weights, Adam moments, records so far) is saved this
 # often, and at Ctrl-C.
 SAVE_EVERY_SECONDS = 300.0
-STATE_FORMAT = "lth_utils.group-state/1"
+# Format 2 adds each network's early-stopping weights so far; format 1 states still resume
+# (a network's early-stopping weights are then known only if a later evaluation improves on
+# the validation losses it had recorded).
+STATE_FORMAT = "lth_utils.group-state/2"
+STATE_FORMATS = (STATE_FORMAT, "lth_utils.group-state/1")
 
 
 def autocast(precision: str, device: torch.device):
@@ -136,6 +141,9 @@ def check_finite(measured: list, iteration: int, split: str) -> list:
 class TrainResult:
     evals: list = field(default_factory=list)  # (iteration, split, loss, accuracy)
     snapshot: dict | None = None               # parameters at `snapshot_at`, if asked
+    # (iteration, parameters) at the minimum validation loss so far, the earliest of equal
+    # ones (formats.summarize's early-stopping rule); None if its parameters are unknown
+    early_stop: tuple | None = None
     seconds: float = 0.0                       # wall time of the training (of its group)
 
 
@@ -170,7 +178,7 @@ def read_state(path: Path, net, optimizer=None, iterations: int | None = None) -
     """A group state file (`train`'s `state_file`), read whole and checked against `net`: its
     weights, Adam state (loaded into `optimizer`, a new one if None), records and snapshots."""
     remedy = "delete it to train that group again from its start"
-    saved = read_torch(path, STATE_FORMAT, "group state file", remedy)
+    saved = read_torch(path, STATE_FORMATS, "group state file", remedy)
     optimizer = optimizer or adam(net.parameters(), 1.0)
     try:
         ours, state = net.parameters(), saved["optimizer"]["state"]
@@ -180,6 +188,9 @@ def read_state(path: Path, net, optimizer=None, iterations: int | None = None) -
         same = same and len(saved["evals"]) == len(saved["snapshots"]) == net.k and all(
             len(e) == 4 for evals in saved["evals"] for e in evals)
         same = same and 0 <= saved["iteration"] <= (iterations or saved["iteration"])
+        early = saved.get("early_stop", [None] * net.k)
+        same = same and len(early) == net.k and all(
+            e is None or (type(e[0]) is int and isinstance(e[1], dict)) for e in early)
         if same:
             optimizer.load_state_dict(saved["optimizer"])
     except Exception:  # an entry missing or of another kind
@@ -202,7 +213,9 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
     from it with exactly the numbers of an uninterrupted run. `should_stop(iteration)`, asked
     at each boundary, stops the run there as Ctrl-C does. A network whose loss, measured at an
     evaluation iteration or on the training set at the end, is not finite stops the run with
-    NonFiniteLoss (its index j and the iteration)."""
+    NonFiniteLoss (its index j and the iteration). `progress` (progress.RunProgress) is told
+    the first iteration trained, `begin(first, the state file if resumed)`, then `update(1)`
+    after each iteration."""
     optimizer = adam(net.parameters(), learning_rate)
     limit = slice(0, eval_limit or None)
     held_out = {"val": (splits.val_x[limit], splits.val_y[limit]),
@@ -213,8 +226,11 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
     def record(iteration):
         if iteration in checkpoints:
             for split, (x, y) in held_out.items():
-                for result, measured in zip(results, check_finite(
-                        net.evaluate(x, y, precision), iteration, split)):
+                for j, (result, measured) in enumerate(zip(results, check_finite(
+                        net.evaluate(x, y, precision), iteration, split))):
+                    if split == "val" and measured[0] < min(
+                            (e[2] for e in result.evals if e[1] == "val"), default=math.inf):
+                        result.early_stop = (iteration, net.export(j))
                     result.evals.append((iteration, split, *measured))
         if iteration == snapshot_at:
             for j, result in enumerate(results):
@@ -224,7 +240,8 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
         state = {"format": STATE_FORMAT, "iteration": iteration, "seconds": elapsed(),
                  "weights": net.parameters(),
                  "optimizer": optimizer.state_dict(),
-                 "evals": [r.evals for r in results], "snapshots": [r.snapshot for r in results]}
+                 "evals": [r.evals for r in results], "snapshots": [r.snapshot for r in results],
+                 "early_stop": [r.early_stop for r in results]}
         save_torch(state_file, state)
 
     first, earlier, started = start, 0.0, time.monotonic()
@@ -234,11 +251,13 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
         with torch.no_grad():
             for tensor, value in zip(net.parameters(), saved["weights"]):
                 tensor.copy_(value)
-        for result, evals, snapshot in zip(results, saved["evals"], saved["snapshots"]):
+        for result, evals, snapshot, early in zip(results, saved["evals"], saved["snapshots"],
+                                                  saved.get("early_stop", [None] * net.k)):
             result.evals, result.snapshot = [tuple(e) for e in evals], snapshot
+            result.early_stop = tuple(early) if early is not None else None
         first, earlier = saved["iteration"], saved.get("seconds", 0.0)
-        if progress is not None:
-            progress.update(first - start)
+    if progress is not None:
+        progress.begin(first, str(state_file) if first > start else "")
 
     device = splits.train_x.device
     streams = [batch_indices(len(splits.train_x), batch_size, seed, first, iterations, device)
@@ -282,11 +301,21 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
 
 def load_and_evaluate(path, split: str = "test", data_dir=None, device="cpu",
                       weights: str = "trained") -> tuple:
-    """Loss and accuracy of a checkpoint's `weights` ("trained" or "initial") on `split`
-    (train / val / test), with the data split and normalization it was trained with."""
+    """Loss and accuracy of a checkpoint's `weights` on `split` (train / val / test), with the
+    data split and normalization it was trained with: "trained" (at the last iteration),
+    "initial", or "early_stop" (at the iteration of minimum validation loss, Figure 1; a
+    checkpoint without them is one LTHError line)."""
     ckpt = check_checkpoint(read_torch(path), path)
-    if weights not in ("trained", "initial"):
-        raise LTHError(f"weights must be 'trained' or 'initial', not {weights!r}")
+    if weights not in WEIGHTS:
+        raise LTHError(f"weights must be one of {', '.join(map(repr, WEIGHTS))}, not "
+                       f"{weights!r}")
+    if weights == "early_stop" and "early_stop" not in ckpt:
+        raise LTHError(f"{path} holds no early-stopping weights: " + (
+            "it was written before checkpoints kept them (format "
+            f"{ckpt['format']}); train its unit again to have them"
+            if ckpt["format"] != CHECKPOINT_FORMAT else
+            "its group was resumed from a state saved before they were kept, or it was "
+            "rebuilt from frontier/, which keeps trained weights only"))
     hp = ckpt["hparams"]
     model = LotteryNet(hp["arch"], hp["dataset"]).to(device)
     model.apply_masks(ckpt["mask"])

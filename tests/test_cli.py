@@ -1,5 +1,6 @@
 """`python -m lth_utils`: bad input is one line on stderr, exit status 2, and no traceback."""
 import contextlib
+import hashlib
 import io
 import os
 import shutil
@@ -136,7 +137,7 @@ def test_evaluate_foreign_and_missing(cli, tmp_path):
 
 def test_evaluate_bad_options(cli, tmp_path, untrained_checkpoint):
     assert_one_line_error(cli("evaluate", untrained_checkpoint, "--weights", "best"),
-                          "weights must be 'trained' or 'initial'")
+                          "weights must be one of 'trained', 'initial', 'early_stop'")
     assert_one_line_error(cli("evaluate", untrained_checkpoint, "--device", "tpu"),
                           "unknown device 'tpu'")
 
@@ -218,6 +219,56 @@ def test_run_help_states_every_default():
     text = run.format_help()
     assert "default: paper" in text and "default: lenet" in text and "$LTH_DATA" in text
     assert "torch's own" in text and "shared CPU" in text
+
+
+def test_top_level_help_states_what_run_does_by_default():
+    from lth_utils import cli
+    text = " ".join(cli.parser().format_help().split())
+    for fragment in ("`run` with no arguments is `run lenet mnist --preset paper --out results`",
+                     "trains nothing", "OUT = results", "$LTH_DATA, else ./data", "device cpu",
+                     "torch's own number of threads", "engine stacked", "no time budget"):
+        assert fragment in text
+
+
+def committed_results():
+    """Every file of the committed runs (path -> sha256) and the entries of results/ (a lock
+    file or a new folder would show there)."""
+    results = REPO / "results"
+    files = {str(p.relative_to(results)): hashlib.sha256(p.read_bytes()).hexdigest()
+             for folder in sorted(results.glob("*_paper*")) for p in sorted(folder.rglob("*"))
+             if p.is_file()}
+    return files, sorted(p.name for p in results.iterdir())
+
+
+@pytest.mark.parametrize("args", [[], ["lenet", "mnist"], ["conv2", "cifar10"]],
+                         ids=["no-arguments", "lenet-mnist", "conv2-cifar10"])
+def test_the_first_commands_leave_the_committed_results_as_they_are(args, monkeypatch, capsys):
+    """In a clone, `run` (lenet mnist --preset paper) finds a complete committed folder: it
+    says so, and how to read it, and exits 0; `run conv2 cifar10` (a partial committed folder
+    that keeps the checkpoints of its winning tickets only) is refused in one line before
+    anything is read or written. Nothing may train: loading data fails the test."""
+    from lth_utils import cli
+
+    def no_data(*_, **__):
+        raise AssertionError("the run went on to load data, to train")
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr("lth_utils.experiment.load_splits", no_data)
+    before = committed_results()
+    assert len(before[0]) >= 8
+    code = cli.main(["run", *args, "--no-progress"])
+    out, err = capsys.readouterr()
+    assert committed_results() == before
+    if args[:1] == ["conv2"]:
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+        assert "results/conv2_cifar10_paper cannot train random_reinit" in err
+        assert "add --strategies winning_ticket" in err and "--out DIR" in err
+    else:
+        assert code == 0 and err == ""
+        assert out.startswith("results/lenet_mnist_paper is complete: 365 networks")
+        for fragment in ("nothing to train", "python -m lth_utils claims --preset paper",
+                         "notebooks/", "python build.py all --preset paper", "--out DIR",
+                         "--preset quick"):
+            assert fragment in out
 
 
 def test_threads_default_is_torch_s_own(no_training, tmp_path, monkeypatch):

@@ -41,7 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO))
 from lth_utils.errors import LTHError  # noqa: E402
-from lth_utils.report import Notebook, notebook_record, write_report  # noqa
+from lth_utils.report import Notebook, notebook_record, publish, write_report  # noqa
 
 NOTEBOOKS_DIR = REPO / "notebooks"
 # The report's notebooks (notebooks/NAME.ipynb), in the order they run and are shown.
@@ -261,27 +261,6 @@ def run(build: Build, names: list) -> int:
     print(f"build: {'failed' if failed else 'done'}. Report: {os.path.relpath(index)}",
           file=sys.stderr if failed else sys.stdout)
     return 1 if failed else 0
-
-
-def publish(build: Build, to: Path) -> int:
-    """Copy the last build's figures and their manifest into `to` (figures/PRESET/), removing
-    the figures there that the build did not draw."""
-    manifest = build.figures_dir / "build.json"
-    if not manifest.is_file():
-        raise LTHError(f"nothing to publish: no build of preset {build.stem} in "
-                       f"{os.path.relpath(build.figures_dir)}; run python build.py all "
-                       f"--preset {build.preset} first")
-    drawn = [f for nb in json.loads(manifest.read_text())["notebooks"].values()
-             for f in nb["figures"]]
-    files = [f"{f}.{ext}" for f in drawn for ext in ("png", "svg")] + ["build.json"]
-    to.mkdir(parents=True, exist_ok=True)
-    for old in [*to.glob("*.png"), *to.glob("*.svg")]:
-        if old.name not in files:
-            old.unlink()
-    for name in files:
-        shutil.copy2(build.figures_dir / name, to / name)
-    print(f"published {len(drawn)} figure(s) and build.json to {os.path.relpath(to)}")
-    return 0
 
 
 def parser() -> argparse.ArgumentParser:

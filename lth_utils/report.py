@@ -68,7 +68,7 @@ def render_notebook(executed: Path, html_path: Path) -> None:
     with warnings.catch_warnings():  # papermill's copies keep the source's cells without ids
         warnings.simplefilter("ignore", nbformat.validator.MissingIDFieldWarning)
         nb = nbformat.read(str(executed), as_version=4)
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = exporter.from_notebook_node(nb, {"metadata": {"name": Path(executed).stem}})
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(body)
 
@@ -148,3 +148,25 @@ def write_report(build, notebooks: dict) -> Path:
     index = report / "index.html"
     index.write_text(page)
     return index
+
+
+def publish(build, to: Path) -> int:
+    """Copy the last build's figures and their manifest into `to` (figures/PRESET/), removing
+    the figures there that the build did not draw."""
+    from .errors import LTHError
+    manifest = build.figures_dir / "build.json"
+    if not manifest.is_file():
+        raise LTHError(f"nothing to publish: no build of preset {build.stem} in "
+                       f"{os.path.relpath(build.figures_dir)}; run python build.py all "
+                       f"--preset {build.preset} first")
+    drawn = [f for nb in json.loads(manifest.read_text())["notebooks"].values()
+             for f in nb["figures"]]
+    files = [f"{f}.{ext}" for f in drawn for ext in ("png", "svg")] + ["build.json"]
+    to.mkdir(parents=True, exist_ok=True)
+    for old in [*to.glob("*.png"), *to.glob("*.svg")]:
+        if old.name not in files:
+            old.unlink()
+    for name in files:
+        shutil.copy2(build.figures_dir / name, to / name)
+    print(f"published {len(drawn)} figure(s) and build.json to {to}")
+    return 0

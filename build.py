@@ -64,6 +64,9 @@ NOTEBOOKS = {
         "The claims table with each run's deviations from the protocol, what this build ran, "
         "and the key numbers of every network side by side."),
 }
+# Run in each kernel before the notebook (an IPython startup file): tables are shown whole.
+KERNEL_STARTUP = ("import pandas\npandas.set_option('display.max_rows', None)\n"
+                  "pandas.set_option('display.max_columns', None)\n")
 INPUT_CODE = sorted((REPO / "lth_utils").glob("*.py")) + [REPO / "params" / "claims.yaml"]
 
 
@@ -184,13 +187,15 @@ class Build:
 def start(build: Build, name: str) -> subprocess.Popen:
     """papermill NAME into build/notebooks/, its log in build/logs/NAME.log."""
     log = build.dir / "logs" / build.stem / f"{name}.log"
-    for d in (build.executed(name).parent, log.parent, build.figures_dir):
+    startup = build.dir / "ipython" / "profile_default" / "startup"
+    for d in (build.executed(name).parent, log.parent, build.figures_dir, startup):
         d.mkdir(parents=True, exist_ok=True)
+    (startup / "00-tables.py").write_text(KERNEL_STARTUP)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
                                                                       os.environ.get("PYTHONPATH")])),
            # the kernel is `python` on PATH: this interpreter, which has lth_utils
            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1", "IPYTHONDIR": str(build.dir / "ipython")}
     cmd = [sys.executable, "-m", "papermill", str(NOTEBOOKS_DIR / f"{name}.ipynb"),
            str(build.executed(name)), "-y", json.dumps(build.parameters(name)),
            "--cwd", str(NOTEBOOKS_DIR), "--kernel", "python3", "--no-progress-bar",

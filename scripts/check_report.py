@@ -43,11 +43,18 @@ class Links(HTMLParser):
             self.links.append(a["href"])
 
 
+# A table pandas cut for display: a row or column of "..." cells.
+CUT_TABLE = re.compile(r"<t[hd][^>]*>\s*(\.\.\.|&hellip;|\u2026)\s*</t[hd]>")
+
+
 def static_check(page: Path) -> list:
-    """Problems with the page's local images and links (missing files, empty images)."""
+    """Problems with the page's local images and links (missing files, empty images) and
+    tables cut for display (pandas' "..." rows or columns)."""
     parser = Links()
-    parser.feed(page.read_text(errors="replace"))
-    problems = []
+    text = page.read_text(errors="replace")
+    parser.feed(text)
+    problems = [f"{page.name}: a table is cut (a row or column of '...')"] \
+        if CUT_TABLE.search(text) else []
     for kind, targets in (("image", parser.images), ("link", parser.links)):
         for target in targets:
             url = urlparse(target)
@@ -129,6 +136,8 @@ def main(argv=None) -> int:
             problems.append(f"index.html: figure {fig.name} is not shown")
     if re.search(r"Traceback|NameError|KeyError", index):
         problems.append("index.html mentions a Python error")
+    if 'id="claims"' not in index or index.index('id="claims"') > index.index('id="notebooks"'):
+        problems.append("index.html does not lead with the claims table")
     for problem in problems:
         print("problem:", problem)
     print("static checks:", "OK" if not problems else f"{len(problems)} problem(s)")

@@ -33,9 +33,11 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
@@ -67,7 +69,9 @@ NOTEBOOKS = {
 # Run in each kernel before the notebook (an IPython startup file): tables are shown whole.
 KERNEL_STARTUP = ("import pandas\npandas.set_option('display.max_rows', None)\n"
                   "pandas.set_option('display.max_columns', None)\n")
-INPUT_CODE = sorted((REPO / "lth_utils").glob("*.py")) + [REPO / "params" / "claims.yaml"]
+# What the notebooks run (the report's own code, lth_utils/report.py, is not).
+INPUT_CODE = [p for p in sorted((REPO / "lth_utils").glob("*.py")) if p.name != "report.py"] + [
+    REPO / "params" / "claims.yaml"]
 
 
 def digest(*parts) -> str:
@@ -81,7 +85,10 @@ def digest(*parts) -> str:
 def declared(name: str) -> dict:
     """The notebook's `parameters` cell, {name: default} (papermill.inspect_notebook)."""
     import papermill as pm
-    found = pm.inspect_notebook(str(NOTEBOOKS_DIR / f"{name}.ipynb"))
+    from nbformat.validator import MissingIDFieldWarning
+    with warnings.catch_warnings():  # cells without ids are read as nbformat always did
+        warnings.simplefilter("ignore", MissingIDFieldWarning)
+        found = pm.inspect_notebook(str(NOTEBOOKS_DIR / f"{name}.ipynb"))
     if not found:
         raise LTHError(f"notebooks/{name}.ipynb has no cell tagged 'parameters'")
     return {k: ast.literal_eval(v["default"]) for k, v in found.items()}
@@ -191,10 +198,11 @@ def start(build: Build, name: str) -> subprocess.Popen:
     for d in (build.executed(name).parent, log.parent, build.figures_dir, startup):
         d.mkdir(parents=True, exist_ok=True)
     (startup / "00-tables.py").write_text(KERNEL_STARTUP)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
-                                                                      os.environ.get("PYTHONPATH")])),
+    build.executed(name).unlink(missing_ok=True)  # no earlier run can pass for this one
+    path = lambda *dirs: os.pathsep.join(filter(None, dirs))  # noqa: E731
+    env = {**os.environ, "PYTHONPATH": path(str(REPO), os.environ.get("PYTHONPATH")),
            # the kernel is `python` on PATH: this interpreter, which has lth_utils
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+           "PATH": path(str(Path(sys.executable).parent), os.environ.get("PATH")),
            "PYDEVD_DISABLE_FILE_VALIDATION": "1", "IPYTHONDIR": str(build.dir / "ipython")}
     cmd = [sys.executable, "-m", "papermill", str(NOTEBOOKS_DIR / f"{name}.ipynb"),
            str(build.executed(name)), "-y", json.dumps(build.parameters(name)),
@@ -253,16 +261,17 @@ def run(build: Build, names: list) -> int:
                 failed += [] if ok else [name]
     except KeyboardInterrupt:
         for proc, _ in running.values():
-            os.killpg(proc.pid, 9)
+            os.killpg(proc.pid, signal.SIGTERM)  # its kernel exits with it
         print("\ninterrupted: finished notebooks and results are kept; the same command "
               "resumes", file=sys.stderr)
         return 130
     index = write_report(build, NOTEBOOKS)
     for name in failed:
         record = notebook_record(build.executed(name)) or {}
+        log = build.dir / "logs" / build.stem / f"{name}.log"
         print(f"\nerror: {record.get('failure') or f'notebook {name} failed before any cell ran'}"
-              f"\n  kept: {os.path.relpath(build.executed(name))}, log "
-              f"{os.path.relpath(build.dir / 'logs' / build.stem / (name + '.log'))}", file=sys.stderr)
+              f"\n  kept: {os.path.relpath(build.executed(name))}, log {os.path.relpath(log)}",
+              file=sys.stderr)
     print(f"build: {'failed' if failed else 'done'}. Report: {os.path.relpath(index)}",
           file=sys.stderr if failed else sys.stdout)
     return 1 if failed else 0
@@ -300,8 +309,9 @@ def main(argv=None) -> int:
         build, targets = Build(args), args.targets
         if args.list:
             for name, info in NOTEBOOKS.items():
+                why = build.stale(name)
                 print(f"  {name:<15} {info.title}\n  {'':<15} "
-                      f"{build.stale(name) and 'will execute: ' + build.stale(name) or 'up to date'}")
+                      f"{'will execute: ' + why if why else 'up to date'}")
             return 0
         if targets in (["clean"], ["publish"]):
             if targets == ["publish"]:

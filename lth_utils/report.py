@@ -68,7 +68,7 @@ def render_notebook(executed: Path, html_path: Path) -> None:
     with warnings.catch_warnings():  # papermill's copies keep the source's cells without ids
         warnings.simplefilter("ignore", nbformat.validator.MissingIDFieldWarning)
         nb = nbformat.read(str(executed), as_version=4)
-    body, _ = exporter.from_notebook_node(nb, {"metadata": {"name": Path(executed).stem}})
+        body, _ = exporter.from_notebook_node(nb, {"metadata": {"name": Path(executed).stem}})
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(body)
 

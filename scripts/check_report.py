@@ -3,7 +3,7 @@
 checks that every image and link of build/report/ resolves.
 
     python scripts/check_report.py [--report build/report] [--out build/screenshots]
-                                   [--width 1280] [--height 9000] [--pages index overview ...]
+                                   [--width 1280] [--height 16000] [--pages index overview ...]
 
 Needs Debian's chromium (apt-get install -y chromium) and Pillow (a matplotlib dependency).
 For each page it writes `<page>.png` (the whole page, trimmed) and `<page>-NN.png` tiles of at
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     p.add_argument("--report", default=str(REPO / "build" / "report"))
     p.add_argument("--out", default=str(REPO / "build" / "screenshots"))
     p.add_argument("--width", type=int, default=1280)
-    p.add_argument("--height", type=int, default=9000,
+    p.add_argument("--height", type=int, default=16000,
                    help="window height: the part of each page captured")
     p.add_argument("--pages", nargs="*", help="page names without .html (default: all)")
     args = p.parse_args(argv)

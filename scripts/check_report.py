@@ -3,7 +3,7 @@
 checks that every image and link of build/report/ resolves.
 
     python scripts/check_report.py [--report build/report] [--out build/screenshots]
-                                   [--width 1280] [--height 9000] [--pages index overview ...]
+                                   [--width 1280] [--height 16000] [--pages index overview ...]
 
 Needs Debian's chromium (apt-get install -y chromium) and Pillow (a matplotlib dependency).
 For each page it writes `<page>.png` (the whole page, trimmed) and `<page>-NN.png` tiles of at
@@ -43,11 +43,18 @@ class Links(HTMLParser):
             self.links.append(a["href"])
 
 
+# A table pandas cut for display: a row or column of "..." cells.
+CUT_TABLE = re.compile(r"<t[hd][^>]*>\s*(\.\.\.|&hellip;|\u2026)\s*</t[hd]>")
+
+
 def static_check(page: Path) -> list:
-    """Problems with the page's local images and links (missing files, empty images)."""
+    """Problems with the page's local images and links (missing files, empty images) and
+    tables cut for display (pandas' "..." rows or columns)."""
     parser = Links()
-    parser.feed(page.read_text(errors="replace"))
-    problems = []
+    text = page.read_text(errors="replace")
+    parser.feed(text)
+    problems = [f"{page.name}: a table is cut (a row or column of '...')"] \
+        if CUT_TABLE.search(text) else []
     for kind, targets in (("image", parser.images), ("link", parser.links)):
         for target in targets:
             url = urlparse(target)
@@ -103,7 +110,7 @@ def main(argv=None) -> int:
     p.add_argument("--report", default=str(REPO / "build" / "report"))
     p.add_argument("--out", default=str(REPO / "build" / "screenshots"))
     p.add_argument("--width", type=int, default=1280)
-    p.add_argument("--height", type=int, default=9000,
+    p.add_argument("--height", type=int, default=16000,
                    help="window height: the part of each page captured")
     p.add_argument("--pages", nargs="*", help="page names without .html (default: all)")
     args = p.parse_args(argv)
@@ -129,6 +136,8 @@ def main(argv=None) -> int:
             problems.append(f"index.html: figure {fig.name} is not shown")
     if re.search(r"Traceback|NameError|KeyError", index):
         problems.append("index.html mentions a Python error")
+    if 'id="claims"' not in index or index.index('id="claims"') > index.index('id="notebooks"'):
+        problems.append("index.html does not lead with the claims table")
     for problem in problems:
         print("problem:", problem)
     print("static checks:", "OK" if not problems else f"{len(problems)} problem(s)")

@@ -1,17 +1,19 @@
-"""build.py end to end: `python build.py all --preset smoke` writes a report that shows every
-figure; a rerun executes nothing; a notebook given a broken parameter fails the build cleanly.
+"""build.py end to end: `python build.py all --preset smoke` writes, under its build folder
+only, a report that leads with the claims and shows every figure; a rerun executes nothing;
+`publish` copies the figures and their manifest; a broken parameter fails the build cleanly.
 
 The smoke build trains LeNet (two trials, two rounds, every strategy) and Conv-2/4/6 (one trial,
 ten iterations) into a temporary folder: one to three minutes on two CPU cores, most of it the
 conv nets. Everything is written under pytest's tmp_path, never into the repository.
 """
+import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -22,91 +24,93 @@ REPO = Path(__file__).resolve().parent.parent
 SMOKE_FIGURES = {"overview_early_stop", "fig1_early_stop", "weights_vs_iteration",
                  "weights_vs_acc", "weights_vs_final_acc", "testacc_winning_tickets",
                  "testacc_reinit", "testacc_100.0", "conv_early_stop", "conv_final_acc"}
-NOTEBOOKS = ["overview", "early_stopping", "test_accuracy", "conv"]
-
-pytestmark = pytest.mark.slow
 
 
-def _need_notebook_tools():
-    missing = [m for m in ("papermill", "nbconvert", "nbformat", "ipykernel", "pandas",
-                           "matplotlib") if not _importable(m)]
-    if missing:
-        message = f"{', '.join(missing)} not installed (pip install -e '.[notebooks]')"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+def script():
+    spec = importlib.util.spec_from_file_location("build_script", REPO / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _importable(module):
-    import importlib.util
-    return importlib.util.find_spec(module) is not None
+NOTEBOOKS = list(script().NOTEBOOKS)
 
 
 def build(root: Path, data: Path, *args, timeout=900):
-    """python build.py ARGS, with every output folder under `root`."""
+    """python build.py ARGS, with its build and results folders under `root`."""
     env = {**os.environ, "LTH_DATA": str(data), "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, str(REPO / "build.py"), *map(str, args),
-           "--build-dir", root / "build", "--results-dir", root / "results",
-           "--figures-dir", root / "figures"]
-    started = time.time()
-    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
-                            timeout=timeout)
-    result.wall = time.time() - started
-    return result
+           "--build-dir", root / "build", "--results-dir", root / "results"]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def git_status() -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--ignored", "figures", "notebooks"],
+                          cwd=REPO, capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="module")
 def smoke_build(tmp_path_factory, data_dir, cifar_dir):
-    """The smoke build, once for the module's tests."""
-    _need_notebook_tools()
+    """The smoke build, once for the module's tests, and the repository's state around it."""
     root = tmp_path_factory.mktemp("smoke-build")
+    before = git_status()
     result = build(root, data_dir, "all", "--preset", "smoke", "--jobs", "2")
     assert result.returncode == 0, result.stdout + result.stderr
-    return root, result
+    return root, result, before, git_status()
 
 
-def test_smoke_build_report_shows_every_figure(smoke_build):
-    root, result = smoke_build
-    report = root / "build" / "report"
+@pytest.mark.slow
+def test_smoke_build_report_leads_with_the_claims_and_shows_every_figure(smoke_build):
+    root, result, before, after = smoke_build
+    assert after == before  # nothing tracked or untracked written into the repository
+    assert not (REPO / "figures" / "smoke").exists()
+    figures, report = root / "build" / "figures" / "smoke", root / "build" / "report"
     index = (report / "index.html").read_text()
-    figures = {p.stem for p in (root / "figures").glob("*.png")}
-    assert figures == SMOKE_FIGURES
+    assert {p.stem for p in figures.glob("*.png")} == SMOKE_FIGURES
     for name in SMOKE_FIGURES:
         for ext in ("png", "svg"):
-            assert (root / "figures" / f"{name}.{ext}").stat().st_size > 1000
             copy = report / "figures" / f"{name}.{ext}"
-            assert copy.read_bytes() == (root / "figures" / f"{name}.{ext}").read_bytes()
+            assert copy.read_bytes() == (figures / f"{name}.{ext}").read_bytes()
+            assert copy.stat().st_size > 1000
         assert f'src="figures/{name}.png"' in index, name
-    # every notebook executed, rendered and linked; nothing marked as failed
+    # the verdicts come first: the summary line and the claims table, then the notebooks
+    counts = re.search(r"(\d+) hold</span>\s*<span[^>]*>(\d+) do not hold</span>\s*"
+                       r"<span[^>]*>(\d+) not run", index)
+    from lth_utils.claims import load_claims
+    assert counts and sum(map(int, counts.groups())) == len(load_claims())
+    assert index.index('id="claims"') < index.index('id="notebooks"') < index.index(
+        f'id="{NOTEBOOKS[0]}"')
+    assert index.count('<td class="claim">') == len(load_claims())
+    # every notebook executed, rendered with its wall time, linked; nothing failed
     for name in NOTEBOOKS:
-        assert (report / f"{name}.html").stat().st_size > 10_000
-        assert f'href="{name}.html"' in index
-        executed = json.loads((root / "build" / "notebooks" / f"{name}.ipynb").read_text())
-        errors = [o for c in executed["cells"] for o in c.get("outputs", [])
-                  if o.get("output_type") == "error"]
-        assert errors == [], name
-    assert "FAILED" not in index and "Every notebook ran to the end" in index
-    # provenance and parameters are in the report; missing Figure 3 levels are named
-    for fragment in ("git commit", "<code>smoke</code>", "wall time", "Parameters"):
-        assert fragment in index
+        page = (report / f"{name}.html").read_text()
+        assert "wall time" in page and f'href="{name}.html"' in index
+        executed = json.loads((root / "build" / "notebooks" / "smoke" / f"{name}.ipynb")
+                              .read_text())
+        assert executed["metadata"]["papermill"]["duration"] > 0
+        assert not [o for c in executed["cells"] for o in c.get("outputs", [])
+                    if o.get("output_type") == "error"], name
+    assert f"All {len(NOTEBOOKS)} notebooks ran to the end" in index and "failed" not in index
+    assert index.count("wall time") >= len(NOTEBOOKS)
     assert "Not in these results: Pm = 51.3, 21.1, 7.0, 3.6, 1.9%" in index
-    # progress was visible: which notebook, which experiment, how far
+    # progress came from the results store: which notebook, which experiment, how far
     assert re.search(r"early_stopping .*lenet_mnist_smoke \d+/22 runs", result.stdout)
     assert "conv6_cifar10_smoke" in result.stdout
     # beside the figures: what drew them
-    manifest = json.loads((root / "figures" / "build.json").read_text())
+    manifest = json.loads((figures / "build.json").read_text())
     assert manifest["preset"] == "smoke" and manifest["git"]
     assert set(manifest["notebooks"]) == set(NOTEBOOKS)
-    drawn = {f for nb in manifest["notebooks"].values() for f in nb["figures"]}
-    assert drawn == SMOKE_FIGURES
+    assert {f for nb in manifest["notebooks"].values() for f in nb["figures"]} == SMOKE_FIGURES
     lenet = manifest["notebooks"]["early_stopping"]
-    assert lenet["parameters"]["preset"] == "smoke"
+    assert lenet["parameters"]["preset"] == "smoke" and lenet["parameters"]["train"] is True
     assert [v for k, v in lenet["results"].items() if k.endswith("lenet_mnist_smoke")] == [
         {"runs": 22, "of": 22}]
 
 
+@pytest.mark.slow
 def test_rebuild_executes_nothing_and_keeps_results(smoke_build, data_dir):
-    root, _ = smoke_build
+    root = smoke_build[0]
     results = sorted(p.relative_to(root) for p in (root / "results").rglob("*.csv"))
     stamps = {p: (root / p).stat().st_mtime_ns for p in results}
     again = build(root, data_dir, "all", "--preset", "smoke", "--jobs", "2", timeout=300)
@@ -119,82 +123,119 @@ def test_rebuild_executes_nothing_and_keeps_results(smoke_build, data_dir):
         assert f'src="figures/{name}.png"' in index
 
 
+@pytest.mark.slow
+def test_publish_copies_the_figures_and_their_manifest(smoke_build, data_dir, tmp_path):
+    root = smoke_build[0]
+    target = tmp_path / "published"
+    target.mkdir()
+    (target / "stale_figure.png").write_bytes(b"not drawn by this build")
+    result = build(root, data_dir, "publish", "--preset", "smoke", "--to", target, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    built = root / "build" / "figures" / "smoke"
+    assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in built.iterdir())
+    for p in target.iterdir():
+        assert p.read_bytes() == (built / p.name).read_bytes()
+    nothing = build(tmp_path, data_dir, "publish", "--preset", "smoke", "--to", target)
+    assert nothing.returncode == 2
+    assert len(nothing.stderr.strip().splitlines()) == 1
+    assert nothing.stderr.startswith("error: nothing to publish: no build of preset smoke")
+
+
+@pytest.mark.slow
 def test_broken_parameter_fails_the_build_cleanly(tmp_path, data_dir):
     """trials=0 is refused by lth_utils inside the notebook: the build stops with exit
     status 1 and a short message naming the notebook, the cell and the error, keeps the
     executed notebook and marks the failure in the report."""
-    _need_notebook_tools()
     result = build(tmp_path, data_dir, "test_accuracy", "--preset", "smoke", "-p", "trials=0",
                    timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
     err = result.stderr
-    assert "notebook test_accuracy failed in code cell" in err
-    assert "LTHError: trials must be at least 1" in err
+    assert re.search(r"notebook test_accuracy failed in code cell \d+ \(In \[\d+\]\): "
+                     r"LTHError: trials must be at least 1", err), err
     assert "the cell: runs = nb.experiments(architectures, strategies, trials)" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 6, err
-    executed = tmp_path / "build" / "notebooks" / "test_accuracy.ipynb"
+    executed = tmp_path / "build" / "notebooks" / "smoke" / "test_accuracy.ipynb"
     assert executed.exists() and "LTHError" in executed.read_text()
     index = (tmp_path / "build" / "report" / "index.html").read_text()
-    assert "The build failed: test_accuracy" in index
-    assert "FAILED" in index and "trials must be at least 1" in index
+    assert "Failed: test_accuracy" in index and "trials must be at least 1" in index
     assert (tmp_path / "build" / "report" / "test_accuracy.html").exists()
     assert not list((tmp_path / "results").glob("*/summary.csv"))  # nothing was trained
 
 
-def test_bad_command_line_is_one_line_and_status_2(tmp_path, data_dir):
-    result = build(tmp_path, data_dir, "nosuchnotebook", timeout=120)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "error: unknown notebook 'nosuchnotebook'; choose all, clean or one of "
-        "overview, early_stopping, test_accuracy, conv"]
-    assert not (tmp_path / "build").exists()
-    listing = build(tmp_path, data_dir, "--list", "--preset", "smoke", timeout=120)
-    assert listing.returncode == 0
-    for name in NOTEBOOKS:
-        assert name in listing.stdout
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("preset,flags", [("smoke", ["--no-train"]), ("paper", [])])
 def test_no_train_build_reads_what_exists_and_trains_nothing(tmp_path, data_dir, preset, flags):
-    """`--no-train`, and the paper preset by default, with no results: the conv notebook says
-    so and draws nothing; exit 0."""
-    _need_notebook_tools()
+    """`--no-train`, and the paper preset by default, with no results: the conv notebook draws
+    nothing and says so; exit 0; every claim is "not run"."""
     result = build(tmp_path, data_dir, "conv", "--preset", preset, *flags, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    executed = (tmp_path / "build" / "notebooks" / "conv.ipynb").read_text()
-    assert f"No conv results for preset `{preset}`" in executed
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
-    manifest = json.loads((tmp_path / "figures" / "build.json").read_text())
+    figures = tmp_path / "build" / "figures" / preset
+    manifest = json.loads((figures / "build.json").read_text())
     assert manifest["notebooks"]["conv"]["figures"] == []
-    assert [p.name for p in (tmp_path / "figures").iterdir()] == ["build.json"]
+    assert [p.name for p in figures.iterdir()] == ["build.json"]
+    index = (tmp_path / "build" / "report" / "index.html").read_text()
+    assert "0 hold" in index and "0 do not hold" in index
 
 
-def test_figures_folder_and_training_follow_the_preset():
-    """figures/PRESET/ by default; the paper preset trains only when asked (--train)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("build_script", REPO / "build.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    made = lambda *argv: script.Build(script.parser().parse_args(["all", *argv]))  # noqa: E731
-    assert made("--preset", "smoke").figures_dir == REPO / "figures" / "smoke"
-    assert made("--preset", "params/quick.yaml").figures_dir == REPO / "figures" / "quick"
+def test_bad_command_line_is_one_line_and_status_2(tmp_path, data_dir):
+    for args, message in [(["nosuchnotebook"], "error: unknown target 'nosuchnotebook'; "
+                           f"choose all, publish, clean or one of {', '.join(NOTEBOOKS)}"),
+                          (["all", "--preset", "nosuch"], "error: unknown preset 'nosuch'"),
+                          (["all", "-p", "trials"], "error: -p expects NAME=VALUE")]:
+        result = build(tmp_path, data_dir, *args, timeout=120)
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert result.stderr.startswith(message), result.stderr
+    assert not (tmp_path / "build").exists()
+    listing = build(tmp_path, data_dir, "--list", "--preset", "smoke", timeout=120)
+    assert listing.returncode == 0 and all(name in listing.stdout for name in NOTEBOOKS)
+
+
+def test_parameters_follow_the_preset_and_what_each_notebook_declares():
+    """Figures go to build/figures/PRESET/; the paper protocol's presets train only when asked;
+    a notebook gets only the parameters its `parameters` cell declares."""
+    b = script()
+    made = lambda *argv: b.Build(b.parser().parse_args(["all", *argv]))  # noqa: E731
+    assert made("--preset", "smoke").figures_dir == REPO / "build" / "figures" / "smoke"
+    assert made("--preset", "params/quick.yaml").figures_dir == REPO / "build" / "figures" / "quick"
     assert [made("--preset", p, *f).train for p, f in [
-        ("quick", []), ("paper", []), ("paper", ["--train"]), ("quick", ["--no-train"])]] == [
-        True, False, True, False]
+        ("quick", []), ("paper", []), ("paper_scale", []), ("paper", ["--train"]),
+        ("quick", ["--no-train"])]] == [True, False, False, True, False]
+    params = made("--preset", "smoke", "-p", "trials=2", "-p", "undeclared=1").parameters("conv")
+    assert params["trials"] == 2 and params["progress"] is False and "undeclared" not in params
+    assert params["figures_dir"] == str(REPO / "build" / "figures" / "smoke")
+    assert set(params) <= set(b.declared("conv"))
+
+
+def test_report_without_results_leads_with_claims_not_run(tmp_path):
+    """The front page of a build that has nothing yet: every claim "not run", the summary
+    line, the claims table before the notebooks, each notebook "not built"."""
+    from lth_utils.claims import load_claims
+    from lth_utils.report import write_report
+    b = script()
+    fake = SimpleNamespace(dir=tmp_path, repo=REPO, stem="paper", results_dir=tmp_path / "r",
+                           figures_dir=tmp_path / "figures" / "paper", overrides={}, train=False,
+                           args=SimpleNamespace(device="cpu"),
+                           executed=lambda name: tmp_path / f"{name}.ipynb",
+                           experiments=lambda name: [])
+    index = write_report(fake, b.NOTEBOOKS).read_text()
+    n = len(load_claims())
+    assert "0 hold</span>" in index and f"{n} not run</span>" in index
+    assert index.count(">not run</span>") == n
+    assert index.index('id="claims"') < index.index(f'id="{NOTEBOOKS[0]}"')
+    assert "Not built: " + ", ".join(NOTEBOOKS) in index
+    assert (tmp_path / "report" / "report.css").is_file()
 
 
 def test_committed_figures_were_drawn_from_the_committed_results():
     """figures/paper/build.json names the results each notebook read and how many of their runs
     were finished: the committed summary.csv files must hold exactly that many, so that the
     committed figures are those `python build.py all --preset paper` draws from them."""
-    import importlib.util
+    from lth_utils.analysis import hparams, run_status
     manifest_path = REPO / "figures" / "paper" / "build.json"
     if not manifest_path.exists():
         pytest.skip("no committed paper figures")
-    spec = importlib.util.spec_from_file_location("build_script", REPO / "build.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    from lth_utils.analysis import hparams
     manifest = json.loads(manifest_path.read_text())
     assert manifest["preset"] == "paper"
     checked = 0
@@ -203,7 +244,7 @@ def test_committed_figures_were_drawn_from_the_committed_results():
         for folder, runs in notebook["results"].items():
             arch = Path(folder).name.split("_")[0]
             hp = hparams(arch, "paper", params.get("trials"), params.get("strategies"))
-            done, total = script.experiment_progress(REPO / folder, hp, hp.strategies)
-            assert {"runs": done, "of": total} == runs, (name, folder)
+            status = run_status(REPO / folder, hp, hp.strategies)
+            assert {"runs": status.done, "of": status.planned} == runs, (name, folder)
             checked += 1
     assert checked > 0

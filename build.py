@@ -185,10 +185,10 @@ class Build:
         return f"figure {gone[0]} missing" if gone else ""
 
     def progress(self, name: str) -> str:
-        from lth_utils.analysis import run_status
+        from lth_utils.analysis import folder_status
         return ", ".join(f"{f.name} {s.done}/{s.planned} runs" for f, hp, strategies in
                          self.experiments(name) if hp is not None
-                         for s in [run_status(f, hp, strategies)])
+                         for s in [folder_status(f, hp, strategies)])
 
 
 def start(build: Build, name: str) -> subprocess.Popen:

@@ -166,6 +166,15 @@ def run_status(folder, hp: Hparams, strategies=None):
     return Store(folder, hp.arch).status(units)
 
 
+def folder_status(folder, hp: Hparams, strategies=None):
+    """How far `folder` is with the run it records (params.yaml: that run's own trials,
+    strategies and rounds), else with `hp` (of `strategies`): the one "done of planned" that
+    the notebooks, build.py and the README give (Conv-2: 7 of 19, not 7 of 185)."""
+    store = Store(folder)
+    return (run_status(folder, store.read_hparams()) if store.has_params
+            else run_status(folder, hp, strategies))
+
+
 # --- what a folder holds -------------------------------------------------------------------
 
 def spans(numbers) -> str:
@@ -220,7 +229,7 @@ def describe_run(results: Results) -> RunDescription:
     hp, folder = results.hp, Path(results.folder)
     s = read_csv(folder, "summary.csv") if Store(folder).has_results else results.summary
     ran = results.ran
-    status = run_status(folder, ran)
+    status = folder_status(folder, hp)
     strategies = own_strategies(s)
     trials = tuple(sorted(int(t) for t in s["trial"].unique()))
     rounds = tuple(sorted(int(r) for r in s["round"].unique()))

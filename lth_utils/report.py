@@ -93,7 +93,7 @@ def write_manifest(build, notebooks: dict) -> dict:
     """build/figures/PRESET/build.json: the commit, and for each notebook that ran to the end
     its parameters, end time, wall time, figures and the results folders it read with how
     many of their planned runs were finished ({"runs": done, "of": planned})."""
-    from .analysis import run_status
+    from .analysis import folder_status
     from .provenance import git_commit
     rel = lambda p: os.path.relpath(p, build.repo)  # noqa: E731
     entries = {}
@@ -105,7 +105,7 @@ def write_manifest(build, notebooks: dict) -> dict:
                   for k, v in record["parameters"].items()}
         results = {rel(f): {"runs": s.done, "of": s.planned} for f, hp, strategies in
                    build.experiments(name) if hp is not None and (f / "summary.csv").is_file()
-                   for s in [run_status(f, hp, strategies)]}
+                   for s in [folder_status(f, hp, strategies)]}
         entries[name] = {"executed_at": record["end_time"], "wall_s": record["duration"],
                          "parameters": params, "results": results,
                          "figures": [f["name"] for f in record["figures"]]}

@@ -232,7 +232,7 @@ def test_committed_figures_were_drawn_from_the_committed_results():
     """figures/paper/build.json names the results each notebook read and how many of their runs
     were finished: the committed summary.csv files must hold exactly that many, so that the
     committed figures are those `python build.py all --preset paper` draws from them."""
-    from lth_utils.analysis import hparams, run_status
+    from lth_utils.analysis import folder_status, hparams
     manifest_path = REPO / "figures" / "paper" / "build.json"
     if not manifest_path.exists():
         pytest.skip("no committed paper figures")
@@ -244,7 +244,7 @@ def test_committed_figures_were_drawn_from_the_committed_results():
         for folder, runs in notebook["results"].items():
             arch = Path(folder).name.split("_")[0]
             hp = hparams(arch, "paper", params.get("trials"), params.get("strategies"))
-            status = run_status(REPO / folder, hp, hp.strategies)
+            status = folder_status(REPO / folder, hp, hp.strategies)
             assert {"runs": status.done, "of": status.planned} == runs, (name, folder)
             checked += 1
     assert checked > 0

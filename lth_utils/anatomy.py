@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .analysis import FIG3_PM_LEVELS, match_pm_levels, pm_label
 from .config import Hparams
 from .errors import LTHError
 from .frontier import frontier_path, read_entry
@@ -112,6 +113,42 @@ def available_rounds(run: Run, strategy: str = "winning_ticket", trial: int | No
     units = [u for u in run.finished("winning_ticket") if trial is None or u.trial == trial]
     found = {u.round for u in units if mask(run, Unit(strategy, u.trial, u.round)) is not None}
     return sorted(found)
+
+
+def inventory(run: Run) -> dict:
+    """What `run`'s folder holds for this analysis: trials, rounds finished (winning tickets),
+    rounds whose masks are kept, checkpoints on disk, whether movement.csv is there."""
+    finished = run.finished("winning_ticket")
+    last = max((u.round for u in finished), default=0)
+    masks = [r for r in available_rounds(run) if r > 0]  # round 0 is dense: no file
+    on_disk = sum(run.store.checkpoint_path(u, run.hp.iterations).is_file()
+                  for u in run.store.finished())
+    return {"run": run.name, "network": f"{run.hp.arch} on {run.hp.dataset}",
+            "trials": len({u.trial for u in finished}), "rounds finished": last,
+            "Pm reached (%)": round(run.pm(last), 1),
+            "masks kept (rounds)": ", ".join(map(str, masks)) or "none",
+            "checkpoints on disk": on_disk,
+            "movement.csv": (run.folder / "movement.csv").is_file()}
+
+
+def pick_rounds(run: Run, available, levels=FIG3_PM_LEVELS) -> tuple:
+    """The rounds to show: ({Pm label: round} of the `levels` (Figure 3's by default) whose
+    round is in `available`, and the deepest available round too if it is none of them;
+    [sentences naming the levels left out and why])."""
+    ladder = {r: run.pm(r) for r in range(run.hp.rounds + 1)}
+    found, unreachable = match_pm_levels(ladder, levels)
+    shown = {pm_label(level): r for level, r in found.items() if r in available}
+    waiting = [pm_label(level) for level, r in found.items() if r not in available]
+    if available and max(available) not in shown.values():
+        shown[pm_label(ladder[max(available)])] = max(available)
+    notes = []
+    if waiting:
+        notes.append(f"Pm = {', '.join(waiting)}%: not committed yet (no mask of its round in "
+                     f"{run.name})")
+    if unreachable:
+        notes.append(f"Pm = {', '.join(pm_label(p) for p in unreachable)}%: beyond this "
+                     f"run's {run.hp.rounds} rounds")
+    return dict(sorted(shown.items(), key=lambda kv: kv[1])), notes
 
 
 # --- which inputs survive (Appendix F.6, Figure 23) -------------------------------------------

@@ -16,7 +16,7 @@ run drew them (`strategies.Network.init`). How far weights move needs the traine
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,7 @@ class Run:
     hp: Hparams
     net: Network
     store: Store
+    originals: dict = field(default_factory=dict)  # {trial: original initialization}, drawn once
 
     @property
     def name(self) -> str:
@@ -81,10 +82,11 @@ def initialization(run: Run, unit: Unit) -> dict:
     """`unit`'s initial parameters before masking, redrawn from the seeds: the trial's original
     initialization for winning tickets, one-shot and round 0, a fresh one for the random
     controls ({parameter key: tensor}, as a checkpoint's `initial` before masking)."""
-    if unit.round == 0:
-        return run.net.original_init(unit.trial)
-    if unit.strategy == "rewind" and run.hp.rewind_iteration == 0:
-        return run.net.original_init(unit.trial)  # late resetting to iteration 0: the ticket
+    if unit.round == 0 or unit.strategy in ("winning_ticket", "oneshot") or (
+            unit.strategy == "rewind" and run.hp.rewind_iteration == 0):  # k = 0: the ticket
+        if unit.trial not in run.originals:
+            run.originals[unit.trial] = run.net.original_init(unit.trial)
+        return run.originals[unit.trial]
     if unit.strategy not in SEEDED:
         raise LTHError(f"{unit.strategy} starts from the dense run's weights at iteration "
                        f"{run.hp.rewind_iteration}, which the seeds do not give back")

@@ -39,10 +39,15 @@ def survivors_figure(maps: dict, width: int, title: str):
 def init_figure(histograms: dict, labels: dict, title: str):
     """One panel per entry of `histograms` ({Pm label: `anatomy.init_histograms` table}): per
     layer, the density of the winning ticket's surviving initial weights (solid) and of the
-    whole initialization (dotted), as the paper's Figure 15 (area 1 under each curve)."""
+    whole initialization (dotted), as the paper's Figure 15 (area 1 under each curve); three
+    panels a row."""
+    cols = min(3, len(histograms))
+    rows_ = -(-len(histograms) // cols)
     with paper_style():
-        fig, axes = plt.subplots(1, len(histograms), figsize=(3.6 * len(histograms), 3.3),
-                                 squeeze=False, sharey=False)
+        fig, grid = plt.subplots(rows_, cols, figsize=(4.0 * cols, 3.1 * rows_), squeeze=False)
+        axes = [list(grid.ravel())]
+        for ax in axes[0][len(histograms):]:
+            ax.set_visible(False)
         for ax, (pm, table) in zip(axes[0], histograms.items()):
             for color, (layer, rows) in zip(LAYER_COLORS, table.groupby("layer", sort=False)):
                 for which, style in (("survivors", "-"), ("all", ":")):
@@ -52,7 +57,8 @@ def init_figure(histograms: dict, labels: dict, title: str):
                             label=f"{labels[layer]}" if which == "survivors" else None)
             ax.set_title(f"Pm = {pm}%")
             ax.set_xlabel("Initial weight")
-        axes[0][0].set_ylabel("Density (solid: survivors, dotted: all)")
+        for row in grid:
+            row[0].set_ylabel("Density")
         fig.suptitle(title)
         fig.tight_layout()
         handles, names = axes[0][0].get_legend_handles_labels()

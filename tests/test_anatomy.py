@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lth_utils import anatomy, movement
+from lth_utils import anatomy, committed, movement
 from lth_utils.config import resolve
 from lth_utils.experiment import run_experiment
 from lth_utils.formats import checkpoint
@@ -26,11 +26,11 @@ HP = dataclasses.replace(resolve("lenet", preset="smoke"), trials=1, rounds=2, i
 UNITS = [Unit("winning_ticket", 0, 0)] + [Unit(s, 0, r) for s in STRATEGIES for r in (1, 2)]
 
 
-def paper_run() -> anatomy.Run:
+def paper_run() -> committed.Run:
     """LeNet at the paper's protocol, with a folder that holds nothing (no masks)."""
     hp = resolve("lenet", preset="paper")
     folder = Path("/nonexistent/lenet_mnist_paper")
-    return anatomy.Run(folder, hp, Network(hp), Store(folder, "lenet", "mnist"))
+    return committed.Run(folder, hp, Network(hp), Store(folder, "lenet", "mnist"))
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +40,21 @@ def smoke(tmp_path_factory, data_dir):
 
 
 def test_initializations_and_masks_are_given_back_bit_for_bit(smoke):
-    run = anatomy.open_run(smoke)
+    run = committed.open_run(smoke)
     for unit in UNITS:
         ckpt = run.store.read_checkpoint(unit, HP.iterations)
-        mask = anatomy.mask(run, unit)
+        mask = committed.mask(run, unit)
         assert mask is not None, unit
         for name in run.net.shapes:
             assert torch.equal(mask[name], ckpt["mask"][name]), (unit, name)
-        rebuilt = masked(anatomy.initialization(run, unit), mask)
+        rebuilt = masked(committed.initialization(run, unit), mask)
         assert rebuilt.keys() == ckpt["initial"].keys()
         for key, value in ckpt["initial"].items():
             assert torch.equal(rebuilt[key], value), (unit, key)  # bit for bit
 
 
 def test_layer_pm_follows_the_counts_and_the_committed_masks(smoke):
-    run = anatomy.open_run(smoke)
+    run = committed.open_run(smoke)
     table = anatomy.layer_pm(run)
     for r in range(HP.rounds + 1):
         counts = run.net.counts(r)
@@ -92,7 +92,7 @@ def test_survivors_per_input_pixel_on_a_hand_made_mask():
 
 
 def test_initial_weight_histograms_have_area_one_and_survivors_are_the_masked_ones(smoke):
-    run = anatomy.open_run(smoke)
+    run = committed.open_run(smoke)
     pooled = anatomy.surviving_init(run, [Unit("winning_ticket", 0, 2)])
     counts = run.net.counts(2)
     for name, (every, kept) in pooled.items():
@@ -107,11 +107,11 @@ def test_initial_weight_histograms_have_area_one_and_survivors_are_the_masked_on
 
 def test_pick_rounds_names_the_levels_not_committed():
     run = paper_run()
-    shown, notes = anatomy.pick_rounds(run, [0, 1, 2, 3, 4])
+    shown, notes = committed.pick_rounds(run, [0, 1, 2, 3, 4])
     assert shown == {"100.0": 0, "51.3": 3, "41.1": 4}  # Figure 3's levels, then the deepest
     assert notes == ["Pm = 21.1, 7.0, 3.6, 1.9%: not committed yet (no mask of its round in "
                      "lenet_mnist_paper)"]
-    shown, notes = anatomy.pick_rounds(dataclasses.replace(run, hp=dataclasses.replace(
+    shown, notes = committed.pick_rounds(dataclasses.replace(run, hp=dataclasses.replace(
         run.hp, rounds=7)), [0, 7])
     assert shown == {"100.0": 0, "21.1": 7}
     assert notes == ["Pm = 51.3%: not committed yet (no mask of its round in lenet_mnist_paper)",

@@ -59,7 +59,7 @@ def init_figure(histograms: dict, labels: dict, title: str):
             ax.set_xlabel("Initial weight")
         for row in grid:
             row[0].set_ylabel("Density")
-        fig.suptitle(title)
+        fig.suptitle(f"{title}\nsolid: surviving weights; dotted: the whole initialization")
         fig.tight_layout()
         handles, names = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, names, loc="upper center", ncol=len(names),

@@ -130,8 +130,8 @@ def pick_rounds(run: Run, available, levels=FIG3_PM_LEVELS) -> tuple:
         shown[pm_label(ladder[max(available)])] = max(available)
     notes = []
     if waiting:
-        notes.append(f"Pm = {', '.join(waiting)}%: not committed yet (no mask of its round in "
-                     f"{run.name})")
+        notes.append(f"Pm = {', '.join(waiting)}%: no mask of its round in {run.name} (not "
+                     f"trained, or not committed, yet)")
     if unreachable:
         notes.append(f"Pm = {', '.join(pm_label(p) for p in unreachable)}%: beyond this "
                      f"run's {run.hp.rounds} rounds")

@@ -109,13 +109,13 @@ def test_pick_rounds_names_the_levels_not_committed():
     run = paper_run()
     shown, notes = committed.pick_rounds(run, [0, 1, 2, 3, 4])
     assert shown == {"100.0": 0, "51.3": 3, "41.1": 4}  # Figure 3's levels, then the deepest
-    assert notes == ["Pm = 21.1, 7.0, 3.6, 1.9%: not committed yet (no mask of its round in "
-                     "lenet_mnist_paper)"]
+    assert notes == ["Pm = 21.1, 7.0, 3.6, 1.9%: no mask of its round in lenet_mnist_paper "
+                     "(not trained, or not committed, yet)"]
     shown, notes = committed.pick_rounds(dataclasses.replace(run, hp=dataclasses.replace(
         run.hp, rounds=7)), [0, 7])
     assert shown == {"100.0": 0, "21.1": 7}
-    assert notes == ["Pm = 51.3%: not committed yet (no mask of its round in lenet_mnist_paper)",
-                     "Pm = 7.0, 3.6, 1.9%: beyond this run's 7 rounds"]
+    assert notes == ["Pm = 51.3%: no mask of its round in lenet_mnist_paper (not trained, or "
+                     "not committed, yet)", "Pm = 7.0, 3.6, 1.9%: beyond this run's 7 rounds"]
 
 
 def test_movement_of_a_hand_made_checkpoint():

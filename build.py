@@ -61,6 +61,10 @@ NOTEBOOKS = {
         "Conv-2, Conv-4 and Conv-6 on CIFAR-10 (Figure 5)",
         "Early-stopping iteration, test accuracy at early stopping and at the end of training, "
         "for winning tickets and random reinitialization of the three conv nets."),
+    "anatomy": Notebook(
+        "What a winning ticket looks like (Appendix F, LeNet)",
+        "Which input pixels keep their connections, which initial values survive, how far "
+        "weights move, and each layer's Pm through the rounds, from committed masks and seeds."),
     "overview": Notebook(
         "Overview: claims, what was run, key numbers",
         "The claims table with each run's deviations from the protocol, what this build ran, "
@@ -145,6 +149,11 @@ class Build:
         from lth_utils.paper import FIGURE_2
         from lth_utils.store import results_folder
         p = {**declared(name), **self.parameters(name)}
+        if "run" in p:  # a notebook of committed files (anatomy): every run of the preset
+            from lth_utils.store import Store
+            return [(f, Store(f).read_hparams(), None) for f in sorted(self.results_dir.glob(
+                f"*_{self.stem}*")) if f.name.endswith(f"_{self.stem}") or
+                f"_{self.stem}_" in f.name if Store(f).has_params]
         archs = p.get("architectures") or ([p["arch"]] if p.get("arch") else list(FIGURE_2))
         found = []
         for arch in [archs] if isinstance(archs, str) else archs:

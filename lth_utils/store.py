@@ -86,8 +86,10 @@ class Store:
         return (self.dir / "params.yaml").is_file()
 
     def result_files(self) -> list:
-        """The files that hold the measurements (a build's inputs), present or not."""
-        return [self.dir / name for name in ("summary.csv", "metrics.csv", "metrics.csv.gz")]
+        """The files that hold the measurements (a build's inputs), present or not; a new
+        round's masks come with a new summary.csv."""
+        return [self.dir / name for name in ("summary.csv", "metrics.csv", "metrics.csv.gz",
+                                             "movement.csv")]
 
     @property
     def in_progress(self) -> bool:

@@ -142,7 +142,8 @@ def write_report(build, notebooks: dict) -> Path:
                              undefined=jinja2.StrictUndefined)
     page = env.get_template("index.html.j2").render(
         preset=build.stem, claims=claims_context(build.results_dir, build.stem),
-        sections=sections, manifest=manifest, results_dir=build.results_dir,
+        sections=sections, manifest=manifest,
+        results_dir=os.path.relpath(build.results_dir, build.repo),
         overrides=build.overrides, train=build.train,
         versions={"python": platform.python_version(), "torch": version("torch")})
     index = report / "index.html"

@@ -2,7 +2,7 @@
 """Build the report: run the notebooks with papermill, render them with nbconvert, write
 build/report/index.html (a Jinja2 template) that leads with the paper's claims and verdicts.
 
-    python build.py all [--preset quick|smoke|paper|FILE.yaml] [--jobs N]   every notebook
+    python build.py all [--preset paper|quick|smoke|FILE.yaml] [--jobs N]   every notebook
     python build.py NAME [NAME ...] [options]    some notebooks (see --list), then the report
     python build.py publish [--preset paper]     copy the last build's figures to figures/PRESET/
     python build.py --list | clean               the notebooks and their state | delete build/
@@ -292,7 +292,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("targets", nargs="*", metavar="TARGET",
                    help="all, notebook names, publish or clean")
     p.add_argument("--list", action="store_true", help="the notebooks and which would run")
-    p.add_argument("--preset", default="quick", help="smoke, quick (default), paper, or a .yaml")
+    p.add_argument("--preset", default="paper",
+                   help="paper (default: the committed results), quick, smoke, or a .yaml")
     p.add_argument("--jobs", "-j", type=int, default=1, help="notebooks run at once")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--trials", type=int, help="trials (default: the preset's)")

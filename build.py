@@ -197,7 +197,7 @@ class Build:
         from lth_utils.analysis import folder_status
         return ", ".join(f"{f.name} {s.done}/{s.planned} runs" for f, hp, strategies in
                          self.experiments(name) if hp is not None
-                         for s in [folder_status(f, hp, strategies)])
+                         for s in [folder_status(f, hp)])
 
 
 def start(build: Build, name: str) -> subprocess.Popen:
@@ -290,7 +290,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python build.py", description=__doc__.split("\n\n")[0],
                                 epilog=f"notebooks: {', '.join(NOTEBOOKS)}")
     p.add_argument("targets", nargs="*", metavar="TARGET",
-                   help="all, notebook names, publish or clean")
+                   help="all, notebook names, publish (the last build's figures and "
+                        "build.json into the tracked figures/PRESET/, or --to DIR) or clean")
     p.add_argument("--list", action="store_true", help="the notebooks and which would run")
     p.add_argument("--preset", default="paper",
                    help="paper (default: the committed results), quick, smoke, or a .yaml")

@@ -166,13 +166,12 @@ def run_status(folder, hp: Hparams, strategies=None):
     return Store(folder, hp.arch).status(units)
 
 
-def folder_status(folder, hp: Hparams, strategies=None):
+def folder_status(folder, hp: Hparams):
     """How far `folder` is with the run it records (params.yaml: that run's own trials,
-    strategies and rounds), else with `hp` (of `strategies`): the one "done of planned" that
+    strategies and rounds), else with the whole plan of `hp`: the one "done of planned" that
     the notebooks, build.py and the README give (Conv-2: 7 of 19, not 7 of 185)."""
     store = Store(folder)
-    return (run_status(folder, store.read_hparams()) if store.has_params
-            else run_status(folder, hp, strategies))
+    return run_status(folder, store.read_hparams() if store.has_params else hp)
 
 
 # --- what a folder holds -------------------------------------------------------------------

@@ -129,6 +129,7 @@ class Measured:
     trials: int
     pm: float          # the Pm it was measured at
     note: str = ""
+    partial: bool = False  # the run has not reached the claim's Pm yet: no verdict
 
 
 def _per_trial(summary: pd.DataFrame, strategy: str, round_: int, column: str) -> pd.Series:
@@ -177,10 +178,12 @@ def measure(claim: Claim, summary: pd.DataFrame) -> Measured | str:
             return "no pruned rounds"
         pick = min if name == "min_accuracy_gain" else max
         extreme = pick(gains, key=lambda g: g.value)
+        word = "smallest" if pick is min else "largest"
+        extreme.note = f"the {word} gain over the rounds with Pm > {above:g}%"
         if min(pms.values()) > above * (1 + PM_TOLERANCE):
+            extreme.partial = True
             extreme.note = (f"rounds reach only Pm {min(pms.values()):.1f}%, not "
-                            f"{above:g}%: the {'smallest' if pick is min else 'largest'} "
-                            "gain so far")
+                            f"{above:g}%: the {word} gain so far")
         return extreme
     found, _ = match_pm_levels(round_pms(summary[summary["strategy"] == strategy]), [m["pm"]])
     if not found:
@@ -234,7 +237,7 @@ def evaluate_claims(results: dict, claims: list | None = None) -> pd.DataFrame:
         if isinstance(got, Measured):
             row.update(value=got.value, low=got.low, high=got.high, trials=got.trials)
             row["at Pm (%)"] = round(got.pm, 1)
-            if not got.note:
+            if not got.partial:
                 row["verdict"] = claim.verdict(got.value)
         rows.append(row)
     return pd.DataFrame(rows)

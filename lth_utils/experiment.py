@@ -187,9 +187,14 @@ class Experiment:
             refused = sorted({u.strategy for u, _ in blocked}, key=RUN_ORDER.index)
             able = [s for s in RUN_ORDER if s not in refused and (
                 s in self.hp.strategies or s == "winning_ticket")]
-            here = f"add --strategies {' '.join(able)} to train the others here, or " \
+            here = f"add --strategies {' '.join(able)} to continue this run here, or " \
                 if able else ""
-            raise LTHError(f"{self.dir} cannot train {', '.join(refused)}: "
+            held = self.store.finished()
+            kinds = sorted({u.strategy for u in held}, key=RUN_ORDER.index)
+            rounds = sorted({u.round for u in held})
+            raise LTHError(f"{self.dir} holds {len(held)} finished networks ({', '.join(kinds)}"
+                           f"; rounds {rounds[0]} to {rounds[-1]}) and cannot train "
+                           f"{', '.join(refused)}: "
                            f"{unit.name(arch)} starts from {needed.name(arch)}, which is "
                            f"finished but whose checkpoint the folder does not keep; "
                            f"{here}--out DIR to run the whole plan elsewhere")

@@ -217,9 +217,10 @@ def _legend(fig, axes, ncol: int = 3) -> None:
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(label, handle)
-    if entries:
+    if entries:  # no more columns than fit the figure's width (about 2.2 inches each)
+        fits = max(1, int(fig.get_size_inches()[0] / 2.2))
         fig.legend(entries.values(), entries.keys(), loc="upper center",
-                   ncol=min(len(entries), ncol), bbox_to_anchor=(0.5, 0.0))
+                   ncol=min(len(entries), ncol, fits), bbox_to_anchor=(0.5, 0.0))
 
 
 def _suptitle(fig, text: str) -> None:
@@ -252,8 +253,8 @@ def _count(n: int, word: str) -> str:
 
 
 def strategy_phrase(results_list, strategies=None) -> str:
-    """'winning ticket (solid) vs. reinit (dashed)': the strategies of `strategies` (default:
-    all) that have networks in any of `results_list`, with their line style."""
+    """'winning ticket (blue solid) vs. reinit (red dashed)': the strategies of `strategies`
+    (default: all) that have networks in any of `results_list`, with their line's look."""
     shown = [s for s in STRATEGY_LABELS
              if any(s in drawn(r, strategies) for r in results_list)]
     return (" vs. " if len(shown) == 2 else ", ").join(
@@ -283,8 +284,16 @@ def figure_title(results_list, strategies=None, subject: str = "", trials: bool 
     return f"{head}{': ' + ', '.join(parts) if parts else ''}; preset {', '.join(presets)}"
 
 
+# The names of the strategies' colours (matplotlib's tab10), for titles.
+COLOR_NAMES = {"#1f77b4": "blue", "#ff7f0e": "orange", "#2ca02c": "green", "#d62728": "red",
+               "#9467bd": "purple", "#8c564b": "brown", "#7f7f7f": "grey"}
+
+
 def _line_word(strategy: str) -> str:
-    return {"-": "solid", "--": "dashed", "-.": "dash-dot"}[STRATEGY_STYLE[strategy]["linestyle"]]
+    """'blue solid': how a strategy's line looks (two strategies may share a line style)."""
+    style = STRATEGY_STYLE[strategy]
+    line = {"-": "solid", "--": "dashed", "-.": "dash-dot"}[style["linestyle"]]
+    return f"{COLOR_NAMES.get(style['color'], style['color'])} {line}"
 
 
 # --- learning curves (Figure 3) -------------------------------------------------------------

@@ -105,7 +105,7 @@ def write_manifest(build, notebooks: dict) -> dict:
                   for k, v in record["parameters"].items()}
         results = {rel(f): {"runs": s.done, "of": s.planned} for f, hp, strategies in
                    build.experiments(name) if hp is not None and (f / "summary.csv").is_file()
-                   for s in [folder_status(f, hp, strategies)]}
+                   for s in [folder_status(f, hp)]}
         entries[name] = {"executed_at": record["end_time"], "wall_s": record["duration"],
                          "parameters": params, "results": results,
                          "figures": [f["name"] for f in record["figures"]]}

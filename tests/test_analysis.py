@@ -123,11 +123,11 @@ def test_titles_and_legends_name_only_the_strategies_drawn_with_trials_and_prese
                          arch="conv2")
     fig = plotting.arch_figure([tickets], ["early_stop_iteration"])
     title = fig._suptitle.get_text().replace("\n", " ")
-    assert title == "Conv-2 on CIFAR-10: winning ticket (solid), mean of 2 trials, error bars " \
+    assert title == "Conv-2 on CIFAR-10: winning ticket (blue solid), mean of 2 trials, error bars " \
                     "min-max; preset smoke"
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["Conv-2"]
     both = results_of(summary_rows())
-    assert plotting.strategy_phrase([both]) == "winning ticket (solid) vs. reinit (dashed)"
+    assert plotting.strategy_phrase([both]) == "winning ticket (blue solid) vs. reinit (red dashed)"
     one = results_of(summary_rows()[lambda df: df["trial"] == 0])
     assert plotting.figure_title([one]) == "LeNet-300-100 on MNIST: 1 trial; preset smoke"
     import matplotlib.pyplot as plt

@@ -244,7 +244,7 @@ def test_committed_figures_were_drawn_from_the_committed_results():
         for folder, runs in notebook["results"].items():
             arch = Path(folder).name.split("_")[0]
             hp = hparams(arch, "paper", params.get("trials"), params.get("strategies"))
-            status = folder_status(REPO / folder, hp, hp.strategies)
+            status = folder_status(REPO / folder, hp)
             assert {"runs": status.done, "of": status.planned} == runs, (name, folder)
             checked += 1
     assert checked > 0

@@ -108,9 +108,11 @@ def test_staying_above_dense_needs_rounds_down_to_the_claims_pm():
                      0.0, "above")
     partial = claims.measure(c, summary(rows))
     assert partial.value == pytest.approx(1.0) and "only Pm 64.0%" in partial.note
+    assert partial.partial
     rows += [("winning_ticket", 0, 3, 1.9, 700, 0.55)]               # Pm 1.9%: not counted
     full = claims.measure(c, summary(rows))
-    assert full.value == pytest.approx(1.0) and full.note == ""
+    assert full.value == pytest.approx(1.0) and not full.partial
+    assert full.note == "the smallest gain over the rounds with Pm > 2%"
     assert c.verdict(full.value) == "holds"
 
 
@@ -121,7 +123,7 @@ def test_the_largest_gain_at_the_end_of_training_reads_the_final_accuracy():
                                                "at": "final"}, 0.35, "within", 0.3)
     got = claims.measure(c, summary(rows).assign(final_test_accuracy=[0.97, 0.975, 0.979, 1.0]))
     assert got.value == pytest.approx(0.9) and got.pm == 64.0     # Pm 1.8% is not counted
-    assert got.note == "" and c.verdict(got.value) == "does not hold"
+    assert not got.partial and c.verdict(got.value) == "does not hold"
     at_early_stop = claims.Claim("y", "lenet", "q", "w", {"name": "max_accuracy_gain",
                                                           "pm_above": 1.9}, 0.35, "within", 0.3)
     assert claims.measure(at_early_stop, summary(rows)).value == pytest.approx(1.0)

@@ -260,7 +260,8 @@ def test_the_first_commands_leave_the_committed_results_as_they_are(args, monkey
     assert committed_results() == before
     if args[:1] == ["conv2"]:
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
-        assert "results/conv2_cifar10_paper cannot train random_reinit" in err
+        assert ("results/conv2_cifar10_paper holds 7 finished networks (winning_ticket; rounds "
+                "0 to 6) and cannot train random_reinit" in err)
         assert "add --strategies winning_ticket" in err and "--out DIR" in err
     else:
         assert code == 0 and err == ""

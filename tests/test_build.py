@@ -23,7 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 # rounds (Pm 100, 80, 64), so only testacc_100.0 of the per-level figures exists.
 SMOKE_FIGURES = {"overview_early_stop", "fig1_early_stop", "weights_vs_iteration",
                  "weights_vs_acc", "weights_vs_final_acc", "testacc_winning_tickets",
-                 "testacc_reinit", "testacc_100.0", "conv_early_stop", "conv_final_acc"}
+                 "testacc_reinit", "testacc_100.0", "conv_early_stop", "conv_final_acc",
+                 # Appendix F from the smoke run's masks (no movement.csv: not drawn)
+                 "anatomy_input_survivors", "anatomy_layer_pm", "anatomy_initial_weights"}
 
 
 def script():
@@ -36,7 +38,7 @@ def script():
 NOTEBOOKS = list(script().NOTEBOOKS)
 
 
-def build(root: Path, data: Path, *args, timeout=900):
+def build(root: Path, data: Path, *args, timeout=1800):
     """python build.py ARGS, with its build and results folders under `root`."""
     env = {**os.environ, "LTH_DATA": str(data), "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, str(REPO / "build.py"), *map(str, args),
@@ -113,7 +115,7 @@ def test_rebuild_executes_nothing_and_keeps_results(smoke_build, data_dir):
     root = smoke_build[0]
     results = sorted(p.relative_to(root) for p in (root / "results").rglob("*.csv"))
     stamps = {p: (root / p).stat().st_mtime_ns for p in results}
-    again = build(root, data_dir, "all", "--preset", "smoke", "--jobs", "2", timeout=300)
+    again = build(root, data_dir, "all", "--preset", "smoke", "--jobs", "2", timeout=900)
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("up to date, not executed") == len(NOTEBOOKS), again.stdout
     assert "executing" not in again.stdout

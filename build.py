@@ -149,11 +149,15 @@ class Build:
         from lth_utils.paper import FIGURE_2
         from lth_utils.store import results_folder
         p = {**declared(name), **self.parameters(name)}
-        if "run" in p:  # a notebook of committed files (anatomy): every run of the preset
-            from lth_utils.store import Store
-            return [(f, Store(f).read_hparams(), None) for f in sorted(self.results_dir.glob(
-                f"*_{self.stem}*")) if f.name.endswith(f"_{self.stem}") or
-                f"_{self.stem}_" in f.name if Store(f).has_params]
+        if "run" in p:  # a notebook of committed files (anatomy): every run of the preset,
+            from lth_utils.store import Store  # those the other notebooks train included
+            found = {e[0]: e for other in NOTEBOOKS if "run" not in declared(other)
+                     for e in self.experiments(other) if e[0] is not None}
+            for f in sorted(self.results_dir.glob(f"*_{self.stem}*")):
+                if (f.name.endswith(f"_{self.stem}") or f"_{self.stem}_" in f.name) and \
+                        Store(f).has_params and f not in found:
+                    found[f] = (f, Store(f).read_hparams(), None)
+            return list(found.values())
         archs = p.get("architectures") or ([p["arch"]] if p.get("arch") else list(FIGURE_2))
         found = []
         for arch in [archs] if isinstance(archs, str) else archs:

@@ -5,7 +5,7 @@ holds for the analyses of `anatomy.py`. Round 0 is the dense network (no mask fi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .analysis import FIG3_PM_LEVELS, match_pm_levels, pm_label
@@ -13,11 +13,21 @@ from .config import Hparams
 from .errors import LTHError
 from .frontier import frontier_path, read_entry
 from .store import Store
-from .strategies import STRATEGIES, Network, Unit
+from .strategies import STRATEGIES, Network, Unit, masked, starts_from
 
-# Strategies whose initialization the seeds alone give back (rewind needs the dense run's
-# weights at iteration k > 0, which only a checkpoint holds).
-SEEDED = ("winning_ticket", "oneshot", "random_reinit", "random_sparse")
+
+class _SeededNetwork(Network):
+    """A Network that draws each trial's original initialization once and shares it (the
+    analyses read many units of one trial): read it, do not modify it."""
+
+    def __init__(self, hp):
+        super().__init__(hp)
+        self._originals = {}
+
+    def original_init(self, trial: int) -> dict:
+        if trial not in self._originals:
+            self._originals[trial] = super().original_init(trial)
+        return self._originals[trial]
 
 
 @dataclass
@@ -27,7 +37,6 @@ class Run:
     hp: Hparams
     net: Network
     store: Store
-    originals: dict = field(default_factory=dict)  # {trial: original initialization}, drawn once
 
     @property
     def name(self) -> str:
@@ -59,35 +68,52 @@ def open_run(folder) -> Run:
     """The run in `folder` (its params.yaml read and checked), or one LTHError line."""
     folder = Path(folder)
     hp = Store(folder).read_hparams()
-    return Run(folder, hp, Network(hp), Store(folder, hp.arch, hp.dataset))
+    return Run(folder, hp, _SeededNetwork(hp), Store(folder, hp.arch, hp.dataset))
+
+
+class _Committed:
+    """A finished unit's checkpoint as far as the committed files give it back: its initial
+    parameters and its mask. Its trained (or rewound) weights are in the checkpoint only."""
+
+    def __init__(self, run: Run, unit: Unit):
+        self.run, self.unit = run, unit
+
+    def __getitem__(self, key: str):
+        if key == "initial":
+            return masked(initialization(self.run, self.unit), mask(self.run, self.unit))
+        if key == "mask" and mask(self.run, self.unit) is not None:
+            return mask(self.run, self.unit)
+        raise LTHError(f"{self.run.name} does not keep {self.unit.name(self.run.hp.arch)}'s "
+                       f"checkpoint, whose {key!r} entry this needs")
+
+
+def _starts(run: Run, unit: Unit) -> list:
+    return [_Committed(run, u) for u in starts_from(unit)]
 
 
 def initialization(run: Run, unit: Unit) -> dict:
-    """`unit`'s initial parameters before masking, redrawn from the seeds: the trial's original
-    initialization for winning tickets, one-shot and round 0, a fresh one for the random
-    controls ({parameter key: tensor}, as a checkpoint's `initial` before masking). The
-    original one is drawn once per trial and shared: read it, do not modify it."""
-    if unit.round == 0 or unit.strategy in ("winning_ticket", "oneshot") or (
-            unit.strategy == "rewind" and run.hp.rewind_iteration == 0):  # k = 0: the ticket
-        if unit.trial not in run.originals:
-            run.originals[unit.trial] = run.net.original_init(unit.trial)
-        return run.originals[unit.trial]
-    if unit.strategy not in SEEDED:
-        raise LTHError(f"{unit.strategy} starts from the dense run's weights at iteration "
-                       f"{run.hp.rewind_iteration}, which the seeds do not give back")
-    return STRATEGIES[unit.strategy].init(run.net, unit, [])
+    """`unit`'s initial parameters before masking ({parameter key: tensor}, as a checkpoint's
+    `initial` before masking), redrawn from the seeds by its strategy's own function
+    (`strategies.TABLE`); LTHError where that function needs trained weights (late resetting
+    to an iteration k > 0). The trial's original initialization is drawn once and shared:
+    read it, do not modify it."""
+    if unit.round == 0:
+        return run.net.original_init(unit.trial)
+    return STRATEGIES[unit.strategy].init(run.net, unit, _starts(run, unit))
 
 
 def mask(run: Run, unit: Unit) -> dict | None:
     """`unit`'s mask ({layer: bool tensor}) from the committed files, or None where none is
-    kept: round 0 is dense; random reinitialization has the winning ticket's mask; a random
-    sparse mask comes from its seed; the others are read from masks/ or frontier/."""
+    kept. Round 0 is dense; a strategy's `mask_from` says the rest: another strategy's mask
+    (random reinitialization takes the winning ticket's), its seed (random sparse), or its own,
+    read from masks/ or frontier/."""
     if unit.round == 0:
         return run.net.dense_mask()
-    if unit.strategy == "random_reinit":
-        return mask(run, Unit("winning_ticket", unit.trial, unit.round))
-    if unit.strategy == "random_sparse":
-        return STRATEGIES["random_sparse"].mask(run.net, unit, [])
+    strategy = STRATEGIES[unit.strategy]
+    if strategy.mask_from == "seed":
+        return strategy.mask(run.net, unit, _starts(run, unit))
+    if not strategy.own_mask:
+        return mask(run, Unit(strategy.mask_from, unit.trial, unit.round))
     if run.store.mask_path(unit).is_file():
         return run.store.read_mask(unit, run.net.shapes)
     if frontier_path(run.store, unit).is_file():

@@ -136,26 +136,32 @@ class Strategy:
     mask: MaskFn
     init: InitFn
     start_iteration: Callable = field(default=lambda hp: 0)  # first iteration trained
-    own_mask: bool = False     # its masks come from trained weights: kept in masks/ (store.py)
+    # Where its masks come from: "own" (its trained weights; kept in masks/, store.py), "seed"
+    # (its seed alone), or the strategy whose mask of the same trial and round it takes.
+    mask_from: str = "own"
+
+    @property
+    def own_mask(self) -> bool:
+        return self.mask_from == "own"
 
 
 TABLE = (  # legend order
     Strategy("winning_ticket", "Winning Ticket (Iterative)", "winning ticket",
              dict(color="#1f77b4", linestyle="-", marker="o"),
-             _previous_ticket, _pruned_previous, _original, own_mask=True),
+             _previous_ticket, _pruned_previous, _original),
     Strategy("oneshot", "Winning Ticket (Oneshot)", "one-shot",
              dict(color="#2ca02c", linestyle="-", marker="s"),
-             _dense, _oneshot_mask, _original, own_mask=True),
+             _dense, _oneshot_mask, _original),
     Strategy("random_reinit", "Random Reinit (Iterative)", "reinit",
              dict(color="#d62728", linestyle="--", marker="v"),
-             _previous_ticket, _pruned_previous, _fresh),
+             _previous_ticket, _pruned_previous, _fresh, mask_from="winning_ticket"),
     Strategy("random_sparse", "Random Sparse", "random sparse",
              dict(color="#ff7f0e", linestyle="--", marker="^"),
-             lambda unit: [], _random_mask, _fresh),
+             lambda unit: [], _random_mask, _fresh, mask_from="seed"),
     Strategy("rewind", "Late Resetting", "late reset",
              dict(color="#9467bd", linestyle="-.", marker="D"),
              _own_chain_and_dense, _pruned_previous, _rewound,
-             start_iteration=lambda hp: hp.rewind_iteration, own_mask=True),
+             start_iteration=lambda hp: hp.rewind_iteration),
 )
 STRATEGIES = {s.name: s for s in TABLE}
 # The order units are planned and rows written in: the winning ticket first (every control is
@@ -163,6 +169,7 @@ STRATEGIES = {s.name: s for s in TABLE}
 # live in config.py (which imports no torch, for --help and the presets' validation).
 RUN_ORDER = STRATEGY_NAMES
 assert set(RUN_ORDER) == set(STRATEGIES), "config.STRATEGIES and strategies.TABLE differ"
+assert all(s.mask_from in ("own", "seed", *STRATEGIES) for s in TABLE), "unknown mask_from"
 
 
 def starts_from(unit: Unit) -> list:

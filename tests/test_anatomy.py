@@ -11,6 +11,7 @@ import torch
 
 from lth_utils import anatomy, committed, movement
 from lth_utils.config import resolve
+from lth_utils.errors import LTHError
 from lth_utils.experiment import run_experiment
 from lth_utils.formats import checkpoint
 from lth_utils.models import LotteryNet
@@ -19,7 +20,7 @@ from lth_utils.strategies import Network, Unit, masked
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
-STRATEGIES = ("winning_ticket", "random_reinit", "random_sparse", "oneshot")
+STRATEGIES = ("winning_ticket", "random_reinit", "random_sparse", "oneshot", "rewind")
 HP = dataclasses.replace(resolve("lenet", preset="smoke"), trials=1, rounds=2, iterations=20,
                          eval_every=10, eval_limit=100, rewind_iteration=0,
                          strategies=STRATEGIES)
@@ -35,7 +36,8 @@ def paper_run() -> committed.Run:
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory, data_dir):
-    """A tiny run of every seeded strategy, rounds 0 to 2, with its checkpoints."""
+    """A tiny run of every strategy, rounds 0 to 2, with its checkpoints (late resetting to
+    iteration 0, which the seeds give back)."""
     return run_experiment(HP, tmp_path_factory.mktemp("anatomy"), data_dir, progress=False)
 
 
@@ -51,6 +53,15 @@ def test_initializations_and_masks_are_given_back_bit_for_bit(smoke):
         assert rebuilt.keys() == ckpt["initial"].keys()
         for key, value in ckpt["initial"].items():
             assert torch.equal(rebuilt[key], value), (unit, key)  # bit for bit
+
+
+def test_late_resetting_past_iteration_0_needs_the_checkpoint(smoke):
+    """Its initialization is the dense run's weights at iteration k: no seed gives it back."""
+    hp = dataclasses.replace(HP, rewind_iteration=10)
+    run = committed.Run(smoke, hp, Network(hp), Store(smoke, hp.arch, hp.dataset))
+    with pytest.raises(LTHError, match=r"lenet_winning_ticket_trial0_round0's checkpoint, "
+                                       r"whose 'rewind' entry"):
+        committed.initialization(run, Unit("rewind", 0, 1))
 
 
 def test_layer_pm_follows_the_counts_and_the_committed_masks(smoke):

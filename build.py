@@ -145,7 +145,7 @@ class Build:
         return self._experiments[name]
 
     def _resolve(self, name: str) -> list:
-        from lth_utils.analysis import hparams
+        from lth_utils.run_data import hparams
         from lth_utils.paper import FIGURE_2
         from lth_utils.store import results_folder
         p = {**declared(name), **self.parameters(name)}
@@ -198,7 +198,7 @@ class Build:
         return f"figure {gone[0]} missing" if gone else ""
 
     def progress(self, name: str) -> str:
-        from lth_utils.analysis import folder_status
+        from lth_utils.run_data import folder_status
         return ", ".join(f"{f.name} {s.done}/{s.planned} runs" for f, hp, strategies in
                          self.experiments(name) if hp is not None
                          for s in [folder_status(f, hp)])

@@ -1,5 +1,5 @@
 """The figures of what a winning ticket looks like (paper Appendix F), from the tables of
-`anatomy.py` and `movement.py`, in the style of `plotting.py`. Each function takes tables,
+`anatomy.py` and `movement.py`, in the style of `figure_style.py`. Each function takes tables,
 returns a matplotlib figure and computes nothing of its own.
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from .analysis import STRATEGY_LABELS
-from .plotting import STRATEGY_STYLE, paper_style, pm_axis
+from .figure_style import STRATEGY_STYLE, paper_style, pm_axis
+from .run_data import STRATEGY_LABELS
 
 LAYER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                 "#7f7f7f", "#bcbd22", "#17becf")  # the paper's Figure 15 order: blue, orange, green

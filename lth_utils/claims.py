@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .analysis import (ARCH_NAMES, PM_TOLERANCE, load_results, markdown_table, match_pm_levels,
-                       round_pms)
+from .analysis import PM_TOLERANCE, markdown_table, match_pm_levels, round_pms
 from .config import CLAIMS_FILE, STRATEGIES, Hparams
 from .errors import LTHError
 from .paper import CONTROLS_PER_POINT, FIGURE_2
+from .run_data import ARCH_NAMES, load_results
 from .store import Store, results_folder
 
 # measure name -> (unit, the keys it takes)
@@ -157,7 +157,7 @@ def _compare(summary, name, strategy, versus, round_, at="early_stop") -> Measur
 
 def measure(claim: Claim, summary: pd.DataFrame) -> Measured | str:
     """The claim's measure on one results folder's summary (dense rows included, as
-    `analysis.load_results` gives them); a string says why it cannot be measured."""
+    `run_data.load_results` gives them); a string says why it cannot be measured."""
     m = claim.measure
     name, strategy = m["name"], m.get("strategy", "winning_ticket")
     tickets = summary[summary["strategy"] == "winning_ticket"]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import analysis
+from . import run_data
 from .data import CIFAR10_FILES, MNIST_FILES
 from .errors import LTHError
 from .store import results_folder
@@ -67,15 +67,15 @@ class Notebook:
     progress: bool
 
     def experiment(self, arch: str, strategies=None, trials: int | None = None):
-        """The `analysis.Results` of `arch` under this preset (only `strategies` and `trials`
+        """The `run_data.Results` of `arch` under this preset (only `strategies` and `trials`
         if given), as far as its folder goes: empty if it has none. With `train`, what the
         folder lacks is trained first (finished networks never again). LTHError: bad
         parameters, or training needed and no data."""
-        hp = analysis.hparams(arch, self.preset, trials, strategies)
+        hp = run_data.hparams(arch, self.preset, trials, strategies)
         folder = results_folder(self.results_dir, hp.arch, hp.dataset, hp.preset)
-        if self.train and not analysis.complete(folder, hp):
+        if self.train and not run_data.complete(folder, hp):
             if not has_data(hp.dataset, self.data_dir):
-                raise LTHError(f"training {arch} needs {analysis.DATASET_NAMES[hp.dataset]}, "
+                raise LTHError(f"training {arch} needs {run_data.DATASET_NAMES[hp.dataset]}, "
                                f"not found in "
                                f"{self.data_dir}: set LTH_DATA, or data_dir in the "
                                f"parameters cell, to the folder that holds it")
@@ -83,16 +83,16 @@ class Notebook:
             from .provenance import provenance
             Experiment(hp, self.results_dir, self.data_dir, self.device).run(
                 self.progress, provenance(self.device, "stacked"), wait=True)
-        return analysis.load_results(folder, hp)
+        return run_data.load_results(folder, hp)
 
     def experiments(self, architectures, strategies=None, trials: int | None = None) -> dict:
         """`experiment` for each architecture; shows, in words, what each folder holds and
-        lacks (`analysis.describe_run`), and returns {arch: Results} of those with results."""
+        lacks (`run_data.describe_run`), and returns {arch: Results} of those with results."""
         if isinstance(architectures, str):
             architectures = [architectures]
         runs = {arch: self.experiment(arch, strategies, trials) for arch in architectures}
-        lines = [analysis.describe_run(r).sentence() for r in runs.values()]
-        partial = any(not analysis.complete(r.folder, r.hp) for r in runs.values())
+        lines = [run_data.describe_run(r).sentence() for r in runs.values()]
+        partial = any(not run_data.complete(r.folder, r.hp) for r in runs.values())
         if partial and not self.train:
             lines.append("With `train = False` each folder is read as it is; `train = True` "
                          "trains what it lacks (README, Presets, says how long each takes).")

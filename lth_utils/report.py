@@ -3,7 +3,7 @@ front page (templates/index.html.j2) leading with the paper's claims and their v
 (lth_utils.claims, the paper's Sections 2 and 3), and the figures' manifest (build.json).
 
 What a notebook did is read from its executed copy: papermill's metadata (parameters, end
-time, wall time, whether a cell raised), the figures it showed (lth_utils.plotting.save_figure
+time, wall time, whether a cell raised), the figures it showed (lth_utils.figure_style.save_figure
 tags each with `lth_figure`) and `lth_build.inputs`, the hash build.py keeps there.
 """
 from __future__ import annotations
@@ -93,7 +93,7 @@ def write_manifest(build, notebooks: dict) -> dict:
     """build/figures/PRESET/build.json: the commit, and for each notebook that ran to the end
     its parameters, end time, wall time, figures and the results folders it read with how
     many of their planned runs were finished ({"runs": done, "of": planned})."""
-    from .analysis import folder_status
+    from .run_data import folder_status
     from .provenance import git_commit
     rel = lambda p: os.path.relpath(p, build.repo)  # noqa: E731
     entries = {}

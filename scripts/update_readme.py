@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lth_utils import analysis, claims  # noqa: E402
+from lth_utils import analysis, claims, run_data  # noqa: E402
 from lth_utils.store import Store  # noqa: E402
 
 PRESET = "paper"
@@ -45,14 +45,14 @@ def wall_hours(folder: Path) -> float:
 def progress(r) -> str:
     """How far a run has come, e.g. `rounds 0 to 2 of 18 (Pm 100 to 64.1%), 45 of 365
     networks`."""
-    s, status = r.summary, analysis.run_status(r.folder, r.hp)
+    s, status = r.summary, run_data.run_status(r.folder, r.hp)
     return (f"rounds 0 to {int(s['round'].max())} of {r.hp.rounds} (Pm 100 to "
             f"{s['pm'].min():.1f}%), {status.done} of {status.planned} networks")
 
 
 def status_section(runs: dict, evaluated) -> str:
-    done = "; ".join(f"{analysis.ARCH_NAMES[arch]}: {progress(r)}" for arch, r in runs.items())
-    missing = [analysis.ARCH_NAMES[a] for a in analysis.ARCH_NAMES if a not in runs]
+    done = "; ".join(f"{run_data.ARCH_NAMES[arch]}: {progress(r)}" for arch, r in runs.items())
+    missing = [run_data.ARCH_NAMES[a] for a in run_data.ARCH_NAMES if a not in runs]
     return (f"At the paper's protocol, committed so far: {done or 'nothing'}"
             + (f"; not run: {', '.join(missing)}" if missing else "") + ". Of the paper's "
             f"{len(evaluated)} quantitative claims in `params/claims.yaml` "
@@ -66,9 +66,9 @@ def run_section(runs: dict) -> str:
     for r in runs.values():
         p = r.params
         parts.append(
-            f"**{analysis.ARCH_NAMES[r.hp.arch]}** (`results/{Path(r.folder).name}/`): "
+            f"**{run_data.ARCH_NAMES[r.hp.arch]}** (`results/{Path(r.folder).name}/`): "
             f"{progress(r)}, {wall_hours(Path(r.folder)):.1f} h of training"
-            f"{'' if analysis.run_status(r.folder, r.hp).state == 'complete' else ' so far'} "
+            f"{'' if run_data.run_status(r.folder, r.hp).state == 'complete' else ' so far'} "
             f"({p.get('machine', '?')}, {p.get('device', '?')}, {p.get('threads', '?')} "
             f"thread(s), torch {p.get('torch', '?')}). Early-stopping iteration, mean "
             f"(min-max over {r.trials} trials), and the mean test accuracy there:\n\n"

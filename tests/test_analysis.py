@@ -1,4 +1,5 @@
-"""lth_utils.analysis and lth_utils.plotting on small made-up results tables (no training)."""
+"""lth_utils.run_data, lth_utils.analysis, lth_utils.figure_style and lth_utils.plotting on
+small made-up results tables (no training)."""
 import math
 
 import pytest
@@ -10,7 +11,7 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
-from lth_utils import analysis, plotting  # noqa: E402
+from lth_utils import analysis, figure_style, plotting, run_data  # noqa: E402
 from lth_utils.config import resolve  # noqa: E402
 
 # LeNet's Pm after rounds 0-18 (20% of the hidden layers, 10% of the output layer per round).
@@ -47,7 +48,7 @@ def test_match_pm_levels_finds_the_papers_levels_and_names_the_missing():
 
 
 def test_dense_rows_are_every_strategys_first_point_and_aggregates_span_trials():
-    df = analysis.with_dense(summary_rows(), ["winning_ticket", "random_reinit"])
+    df = run_data.with_dense(summary_rows(), ["winning_ticket", "random_reinit"])
     reinit = df[df["strategy"] == "random_reinit"]
     assert sorted(reinit["round"].unique()) == [0, 1, 2]
     agg = analysis.aggregate(reinit, "early_stop_iteration")
@@ -58,8 +59,8 @@ def test_dense_rows_are_every_strategys_first_point_and_aggregates_span_trials()
 
 def test_key_numbers_and_verdict_come_from_the_numbers(tmp_path):
     hp = resolve("lenet", None, "smoke")
-    summary = analysis.with_dense(summary_rows(), ["winning_ticket", "random_reinit"])
-    results = analysis.Results(hp, tmp_path, summary, pd.DataFrame())
+    summary = run_data.with_dense(summary_rows(), ["winning_ticket", "random_reinit"])
+    results = run_data.Results(hp, tmp_path, summary, pd.DataFrame())
     table = analysis.key_numbers(results)
     assert list(table["Pm (%)"]) == [100.0, 80.0, 64.1]
     assert list(table["ticket: early-stop it."]) == [125, 225, 325]
@@ -71,7 +72,7 @@ def test_key_numbers_and_verdict_come_from_the_numbers(tmp_path):
 def test_pm_axis_is_log_reversed_with_readable_ticks():
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots()
-    plotting.pm_axis(ax, [100.0, 80.0, 82.5, 64.1, 51.3, 41.0, 32.8, 26.2, 21.1])
+    figure_style.pm_axis(ax, [100.0, 80.0, 82.5, 64.1, 51.3, 41.0, 32.8, 26.2, 21.1])
     left, right = ax.get_xlim()
     assert ax.get_xscale() == "log" and left > 100 > 21.1 > right
     ticks = list(ax.get_xticks())
@@ -84,18 +85,19 @@ def test_save_figure_writes_png_and_svg(tmp_path):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots()
     ax.plot([1, 2], [3, 4])
-    assert plotting.save_figure(fig, "example", tmp_path / "figs", caption="x") is None
-    png, svg = plotting.figure_paths("example", tmp_path / "figs")
+    assert figure_style.save_figure(fig, "example", tmp_path / "figs", caption="x") is None
+    png, svg = figure_style.figure_paths("example", tmp_path / "figs")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert svg.read_text().lstrip().startswith("<?xml")
-    assert plotting.iterations_label(50_000) == "50K" and plotting.iterations_label(300) == "300"
+    assert figure_style.iterations_label(50_000) == "50K"
+    assert figure_style.iterations_label(300) == "300"
 
 
 def results_of(summary, metrics=None, preset="smoke", arch="lenet"):
     hp = resolve(arch, None, preset)
     strategies = ["winning_ticket", "random_reinit"]
-    metrics = pd.DataFrame() if metrics is None else analysis.with_dense(metrics, strategies)
-    return analysis.Results(hp, "unused", analysis.with_dense(summary, strategies), metrics)
+    metrics = pd.DataFrame() if metrics is None else run_data.with_dense(metrics, strategies)
+    return run_data.Results(hp, "unused", run_data.with_dense(summary, strategies), metrics)
 
 
 def test_a_strategy_with_only_the_shared_dense_network_is_not_one_of_the_results():
@@ -127,9 +129,10 @@ def test_titles_and_legends_name_only_the_strategies_drawn_with_trials_and_prese
                     "min-max; preset smoke"
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["Conv-2"]
     both = results_of(summary_rows())
-    assert plotting.strategy_phrase([both]) == "winning ticket (blue solid) vs. reinit (red dashed)"
+    assert (figure_style.strategy_phrase([both])
+            == "winning ticket (blue solid) vs. reinit (red dashed)")
     one = results_of(summary_rows()[lambda df: df["trial"] == 0])
-    assert plotting.figure_title([one]) == "LeNet-300-100 on MNIST: 1 trial; preset smoke"
+    assert figure_style.figure_title([one]) == "LeNet-300-100 on MNIST: 1 trial; preset smoke"
     import matplotlib.pyplot as plt
     plt.close("all")
 

@@ -234,7 +234,7 @@ def test_committed_figures_were_drawn_from_the_committed_results():
     """figures/paper/build.json names the results each notebook read and how many of their runs
     were finished: the committed summary.csv files must hold exactly that many, so that the
     committed figures are those `python build.py all --preset paper` draws from them."""
-    from lth_utils.analysis import folder_status, hparams
+    from lth_utils.run_data import folder_status, hparams
     manifest_path = REPO / "figures" / "paper" / "build.json"
     if not manifest_path.exists():
         pytest.skip("no committed paper figures")

@@ -512,11 +512,11 @@ def commit_files(folder, into):
 def test_committed_results_are_read_as_they_are(reference, tmp_path):
     """A folder as committed (params.yaml, summary.csv, metrics.csv.gz; no units/ or
     checkpoints/) is complete and read as is."""
-    from lth_utils import analysis
+    from lth_utils import run_data
     folder = commit_files(reference, tmp_path / NAME)
-    assert analysis.complete(folder, HP) and analysis.complete(reference, HP)
-    assert not analysis.complete(folder, small(learning_rate=1e-3))  # other science
-    committed, original = analysis.load_results(folder, HP), analysis.load_results(reference, HP)
+    assert run_data.complete(folder, HP) and run_data.complete(reference, HP)
+    assert not run_data.complete(folder, small(learning_rate=1e-3))  # other science
+    committed, original = run_data.load_results(folder, HP), run_data.load_results(reference, HP)
     assert committed.metrics.equals(original.metrics) and committed.summary.equals(
         original.summary)
     assert Store(folder).status(plan(HP)) == Status("complete", 11, 11)
@@ -526,12 +526,12 @@ def test_a_committed_partial_folder_without_frontier_is_refused_in_one_line(refe
                                                                            data_dir):
     """A unit left to train whose starting point is finished but kept nowhere (no checkpoints/
     nor frontier/ in a committed folder) is refused before anything is written."""
-    from lth_utils import analysis
+    from lth_utils import run_data
     folder = commit_files(reference, tmp_path / NAME)
     lines = (folder / "summary.csv").read_text().splitlines()
     assert lines[-1].startswith("lenet,mnist,rewind,0,2,")
     (folder / "summary.csv").write_text("\n".join(lines[:-1]) + "\n")
-    assert not analysis.complete(folder, HP)
+    assert not run_data.complete(folder, HP)
     assert Store(folder).status(plan(HP)) == Status("committed", 10, 11)
     before = snapshot(folder)
     with pytest.raises(LTHError, match="lenet_rewind_trial0_round2 starts from "

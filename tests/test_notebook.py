@@ -1,13 +1,14 @@
 """lth_utils.notebook: the notebooks' parameters resolved to folders, and each results folder
-described from its files (analysis.describe_run). Made-up folders, no training."""
+described from its files (run_data.describe_run). Made-up folders, no training."""
 from pathlib import Path
 
 import pytest
 
 pd = pytest.importorskip("pandas")
 
-from lth_utils import analysis, notebook  # noqa: E402
+from lth_utils import notebook, run_data  # noqa: E402
 from lth_utils.errors import LTHError  # noqa: E402
+from lth_utils.experiment import plan  # noqa: E402
 from lth_utils.store import SUMMARY_COLUMNS, Store, results_folder  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -17,7 +18,7 @@ def write_run(results_dir: Path, preset="quick", trials=2, strategies=None,
               have=((0, 0), (0, 1), (1, 0))):
     """A LeNet results folder of `preset` whose run planned `trials` and `strategies`,
     holding only the winning tickets of the (trial, round) pairs `have`."""
-    hp = analysis.hparams("lenet", preset, trials, strategies)
+    hp = run_data.hparams("lenet", preset, trials, strategies)
     folder = results_folder(results_dir, "lenet", "mnist", preset)
     Store(folder).write_params(hp, {"device": "cpu", "threads": 1})
     pms = {0: 100.0, 1: 80.04, 2: 64.06, 3: 51.29}
@@ -73,7 +74,7 @@ def test_a_partial_folder_is_described_by_what_it_holds(tmp_path, capsys):
     folder = write_run(tmp_path, trials=2, strategies=["winning_ticket"])
     nb = notebook.setup("quick", results_dir=tmp_path, figures_dir=tmp_path / "figs")
     runs = nb.experiments(["lenet"], ["winning_ticket", "random_reinit"])
-    d = analysis.describe_run(runs["lenet"])
+    d = run_data.describe_run(runs["lenet"])
     assert d.strategies == ("winning_ticket",) and d.trials == (0, 1) and d.rounds == (0, 1)
     assert (d.done, d.planned) == (3, 2 * 8)  # of its own run: 2 trials, rounds 0 to 7
     assert d.pm_min == pytest.approx(80.04)
@@ -111,7 +112,7 @@ def test_the_committed_partial_conv2_run_is_described_from_its_folder():
     folder = REPO / "results" / "conv2_cifar10_paper"
     if not Store(folder).has_results:
         pytest.skip("no committed Conv-2 run")
-    d = analysis.describe_run(analysis.load_results(folder, analysis.hparams("conv2", "paper")))
+    d = run_data.describe_run(run_data.load_results(folder, run_data.hparams("conv2", "paper")))
     ran = Store(folder).read_hparams()
-    assert d.strategies == ("winning_ticket",) and d.planned == len(analysis.plan(ran))
+    assert d.strategies == ("winning_ticket",) and d.planned == len(plan(ran))
     assert d.done == len(d.rounds) * len(d.trials) and "reinit" in d.missing

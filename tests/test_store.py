@@ -1,5 +1,5 @@
 """The results store (store.py) without training: atomic writes, the summary of a unit's
-evaluations, and how far a folder is (`Store.status`, `analysis.run_status`), on folders
+evaluations, and how far a folder is (`Store.status`, `run_data.run_status`), on folders
 written through the store's own functions."""
 import dataclasses
 import gzip
@@ -119,13 +119,13 @@ def test_a_record_without_csvs_yet_counts(tmp_path):
 
 
 def test_run_status_counts_the_units_of_the_strategies_asked_for(tmp_path):
-    from lth_utils import analysis
+    from lth_utils import run_data
     store = Store(tmp_path / "lenet_mnist_smoke", "lenet")
     units = plan(HP)
     fill(store, units[:6])
-    assert analysis.run_status(store.dir, HP) == Status("in progress", 6, 11)
+    assert run_data.run_status(store.dir, HP) == Status("in progress", 6, 11)
     # the dense network always counts: 1 + 2 rounds of random_sparse, of which round 1 is done
-    assert analysis.run_status(store.dir, HP, ["random_sparse"]) == Status("in progress", 2, 3)
-    assert analysis.run_status(tmp_path / "nothing", HP) == Status("fresh", 0, 11)
+    assert run_data.run_status(store.dir, HP, ["random_sparse"]) == Status("in progress", 2, 3)
+    assert run_data.run_status(tmp_path / "nothing", HP) == Status("fresh", 0, 11)
     fill(store, units)
-    assert analysis.run_status(store.dir, HP, ["oneshot"]) == Status("complete", 3, 3)
+    assert run_data.run_status(store.dir, HP, ["oneshot"]) == Status("complete", 3, 3)

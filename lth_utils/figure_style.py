@@ -87,7 +87,7 @@ def pm_axis(ax, pms, most_ticks: int = 8) -> None:
     ax.set_xlabel(PM_AXIS_LABEL)
 
 
-def _accuracy_axis(ax):
+def accuracy_axis(ax):
     """Accuracy as a fraction, as in the paper (0.94, 0.95, ...), never offset."""
     ax.ticklabel_format(axis="y", style="plain", useOffset=False)
 
@@ -104,7 +104,7 @@ def value_labels(iterations: int) -> dict:
 
 # --- legends and titles --------------------------------------------------------------------
 
-def _legend(fig, axes, ncol: int = 3) -> None:
+def figure_legend(fig, axes, ncol: int = 3) -> None:
     """One legend for the figure, under the panels (the paper puts it inside; with up to
     five strategies and min/max bars, below the plots it hides no data), with every label
     drawn on any of `axes`. Call it after tight_layout: savefig(bbox_inches="tight") then
@@ -119,13 +119,13 @@ def _legend(fig, axes, ncol: int = 3) -> None:
                    ncol=min(len(entries), ncol, fits), bbox_to_anchor=(0.5, 0.0))
 
 
-def _suptitle(fig, text: str) -> None:
+def suptitle(fig, text: str) -> None:
     """The figure's title, wrapped to its width (about 11 characters an inch at this size)."""
     fig.suptitle(textwrap.fill(text, max(40, int(11 * fig.get_size_inches()[0])),
                                break_on_hyphens=False))
 
 
-def _legend_below(ax, **options) -> None:
+def legend_below(ax, **options) -> None:
     """The legend of one panel under it, below its tick labels and x label, so that it hides
     no data whatever the curves fill. Call it after tight_layout."""
     handles, labels = ax.get_legend_handles_labels()
@@ -144,7 +144,7 @@ def drawn(results: Results, strategies=None) -> list:
     return [s for s in results.strategies if strategies is None or s in strategies]
 
 
-def _count(n: int, word: str) -> str:
+def count_phrase(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
@@ -160,7 +160,7 @@ def strategy_phrase(results_list, strategies=None) -> str:
 def trials_phrase(results_list) -> str:
     """'mean of 5 trials, error bars min-max', or '1 trial' (a line without error bars)."""
     counts = sorted({r.trials for r in results_list})
-    return (_count(counts[0], "trial") if counts == [1] else
+    return (count_phrase(counts[0], "trial") if counts == [1] else
             f"mean of {' or '.join(map(str, counts))} trials, error bars min-max")
 
 

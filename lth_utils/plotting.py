@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .analysis import aggregate, curves, match_pm_levels, pm_label, round_pms
-from .figure_style import (ARCH_COLORS, LEVEL_COLORS, STRATEGY_STYLE, ZORDER, _accuracy_axis,
-                           _count, _legend, _legend_below, _suptitle, drawn, figure_title,
-                           iterations_label, paper_style, pm_axis, value_labels)
+from .figure_style import (ARCH_COLORS, LEVEL_COLORS, STRATEGY_STYLE, ZORDER, accuracy_axis,
+                           count_phrase, drawn, figure_legend, figure_title, iterations_label,
+                           legend_below, paper_style, pm_axis, suptitle, value_labels)
 from .run_data import ARCH_NAMES, SHORT_NAMES, STRATEGY_LABELS, Results
 
 
@@ -48,10 +48,10 @@ def pm_figure(results: Results, values, strategies=None, title: str | None = Non
             pm_axis(ax, results.summary["pm"])
             ax.set_ylabel(labels[value])
             if "accuracy" in value:
-                _accuracy_axis(ax)
-        _suptitle(fig, title or figure_title([results]))
+                accuracy_axis(ax)
+        suptitle(fig, title or figure_title([results]))
         fig.tight_layout()
-        _legend(fig, axes[0])
+        figure_legend(fig, axes[0])
     return fig
 
 
@@ -83,10 +83,10 @@ def arch_figure(results_list, values, strategies=("winning_ticket", "random_rein
                                       "Last Iteration")
             ax.set_ylabel(label)
             if "accuracy" in value:
-                _accuracy_axis(ax)
-        _suptitle(fig, title or figure_title(results_list, strategies))
+                accuracy_axis(ax)
+        suptitle(fig, title or figure_title(results_list, strategies))
         fig.tight_layout()
-        _legend(fig, axes[0])
+        figure_legend(fig, axes[0])
     return fig
 
 
@@ -110,17 +110,17 @@ def grid_figure(results_list, values, strategies=("winning_ticket", "random_rein
                 pm_axis(ax, r.summary["pm"], most_ticks=3)  # narrow panels: fewer labels
                 if row == 0:
                     ax.set_title(f"{ARCH_NAMES[r.hp.arch]} ({iterations_label(r.hp.iterations)} "
-                                 f"it., {_count(r.trials, 'trial')})")
+                                 f"it., {count_phrase(r.trials, 'trial')})")
                 if row < len(values) - 1:
                     ax.set_xlabel("")
                 if col == 0:
                     ax.set_ylabel(labels[value].replace(f" {iterations_label(r.hp.iterations)}",
                                                         " End"))
                 if "accuracy" in value:
-                    _accuracy_axis(ax)
-        _suptitle(fig, title or figure_title(results_list, strategies, trials=False))
+                    accuracy_axis(ax)
+        suptitle(fig, title or figure_title(results_list, strategies, trials=False))
         fig.tight_layout()
-        _legend(fig, [ax for row in axes for ax in row], ncol=5)
+        figure_legend(fig, [ax for row in axes for ax in row], ncol=5)
     return fig
 
 
@@ -183,11 +183,11 @@ def curves_figure(results: Results, panels, title: str | None = None,
             _zoom_accuracy(ax, frames)
             ax.set_xlabel("Training Iterations")
             ax.set_ylabel("Test Accuracy")
-            _accuracy_axis(ax)
+            accuracy_axis(ax)
             if panel.get("title"):
                 ax.set_title(panel["title"])
-        _suptitle(fig, title or figure_title([results]))
+        suptitle(fig, title or figure_title([results]))
         fig.tight_layout()
         for ax in axes[0]:
-            _legend_below(ax, title="Pm (%)")
+            legend_below(ax, title="Pm (%)")
     return fig, missing

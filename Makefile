@@ -31,11 +31,15 @@ $(STAMP): pyproject.toml
 report: $(STAMP)
 	$(BIN)/python build.py all --preset paper
 
+# Test files run side by side, one per CPU core (pytest-xdist); a file's tests stay together on
+# one worker, so each module's fixtures are built once.
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 quick-test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 clean-venv:
 	rm -rf $(VENV)

@@ -33,7 +33,8 @@ def test_lenet_learns_mnist(data_dir):
 
 
 def test_conv2_learns_cifar10(cifar_dir):
-    assert _trained_accuracy("conv2", "cifar10", cifar_dir, 500, 2e-4, eval_limit=2000) > 0.30
+    """100 iterations at the paper's rate take chance (10%) past 40% (42.4% with this seed)."""
+    assert _trained_accuracy("conv2", "cifar10", cifar_dir, 100, 2e-4, eval_limit=2000) > 0.30
 
 
 def _read(path):

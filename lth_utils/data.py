@@ -88,8 +88,8 @@ def download(url: str, dest: Path, md5: str) -> None:
 
 def _missing_error(dataset: str, folder: Path, files: list, why: Exception) -> LTHError:
     return LTHError(f"{dataset} is not in {folder} and could not be downloaded ({why}); "
-                    f"put {', '.join(files)} there, or point --data-dir / LTH_DATA at a "
-                    f"folder that has them")
+                    f"put {', '.join(files)} there, or point --data-dir (a notebook's data_dir) "
+                    f"or LTH_DATA at a folder that has them")
 
 
 def _fetch_mnist(root: Path) -> Path:

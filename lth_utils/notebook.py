@@ -8,7 +8,8 @@ Each notebook's cell tagged `parameters` holds the same contract (build.py passe
     train = False        # True: first train what the results folder lacks
     results_dir = None   # None: <repo>/results (the committed paper-protocol runs)
     figures_dir = None   # None: <repo>/build/figures/<preset stem>/ (git-ignored)
-    data_dir = None      # None: $LTH_DATA, else <repo>/data (read only to train)
+    data_dir = None      # None: $LTH_DATA, else <repo>/data (only to train; missing
+                         #   files are downloaded there, as `run` does)
     device = "cpu"       # cpu or cuda
     threads = None       # torch CPU threads; None: torch's default
     progress = True      # progress bars while training
@@ -26,16 +27,10 @@ from pathlib import Path
 import pandas as pd
 
 from . import run_data
-from .data import CIFAR10_FILES, MNIST_FILES
 from .errors import LTHError
 from .store import results_folder
 
 PROJECT_LINE = 'name = "lottery-ticket"'
-# Where each dataset's files must be for training without a download (data.py's layout).
-DATA_FILES = {"mnist": ("MNIST/raw", tuple(MNIST_FILES)),
-              "cifar10": ("cifar-10-batches-py", tuple(CIFAR10_FILES))}
-
-
 def find_repo(start=None) -> Path | None:
     """The repository's root above `start` (default: the working directory), else above this
     package; None when neither is inside a checkout of this project."""
@@ -45,13 +40,6 @@ def find_repo(start=None) -> Path | None:
             if toml.is_file() and PROJECT_LINE in toml.read_text(errors="replace"):
                 return folder
     return None
-
-
-def has_data(dataset: str, root: Path) -> bool:
-    """Whether `root` holds every file of `dataset` (MNIST's gzipped or not)."""
-    sub, names = DATA_FILES[dataset]
-    folder = Path(root) / sub
-    return all((folder / n).is_file() or (folder / f"{n}.gz").is_file() for n in names)
 
 
 @dataclass(frozen=True)
@@ -70,15 +58,10 @@ class Notebook:
         """The `run_data.Results` of `arch` under this preset (only `strategies` and `trials`
         if given), as far as its folder goes: empty if it has none. With `train`, what the
         folder lacks is trained first (finished networks never again). LTHError: bad
-        parameters, or training needed and no data."""
+        parameters, or training needed and the data neither there nor downloadable."""
         hp = run_data.hparams(arch, self.preset, trials, strategies)
         folder = results_folder(self.results_dir, hp.arch, hp.dataset, hp.preset)
         if self.train and not run_data.complete(folder, hp):
-            if not has_data(hp.dataset, self.data_dir):
-                raise LTHError(f"training {arch} needs {run_data.DATASET_NAMES[hp.dataset]}, "
-                               f"not found in "
-                               f"{self.data_dir}: set LTH_DATA, or data_dir in the "
-                               f"parameters cell, to the folder that holds it")
             from .experiment import Experiment
             from .provenance import provenance
             Experiment(hp, self.results_dir, self.data_dir, self.device).run(

@@ -6,7 +6,7 @@ import pytest
 
 pd = pytest.importorskip("pandas")
 
-from lth_utils import notebook, run_data  # noqa: E402
+from lth_utils import data, notebook, run_data  # noqa: E402
 from lth_utils.errors import LTHError  # noqa: E402
 from lth_utils.experiment import plan  # noqa: E402
 from lth_utils.store import SUMMARY_COLUMNS, Store, results_folder  # noqa: E402
@@ -95,14 +95,25 @@ def test_a_missing_folder_is_named_and_left_out(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_training_without_data_is_one_line_naming_both_ways(tmp_path):
+def test_training_without_data_downloads_it_and_offline_says_so_in_one_line(tmp_path,
+                                                                            monkeypatch):
+    """As `run` does: missing files are fetched into data_dir; offline, one line naming the
+    folder and both ways to point at the data, and no results folder written."""
+    asked = []
+
+    def offline(url, dest, md5):
+        asked.append(url)
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(data, "download", offline)
     nb = notebook.setup("smoke", True, tmp_path / "results", tmp_path / "figs",
                         tmp_path / "no-data")
     with pytest.raises(LTHError) as e:
         nb.experiment("lenet")
-    assert str(e.value) == (f"training lenet needs MNIST, not found in {tmp_path}/no-data: "
-                            "set LTH_DATA, or data_dir in the parameters cell, to the folder "
-                            "that holds it")
+    assert asked and "train-images-idx3-ubyte" in asked[0]
+    message = str(e.value)
+    assert "\n" not in message and f"MNIST is not in {tmp_path}/no-data/MNIST/raw" in message
+    assert "a notebook's data_dir" in message and "LTH_DATA" in message
     assert not (tmp_path / "results").exists()
 
 

@@ -133,7 +133,8 @@ class Build:
         ours = {"preset": self.preset, "results_dir": str(self.results_dir),
                 "figures_dir": str(self.figures_dir), "progress": False, "train": self.train,
                 "device": self.args.device, "trials": self.args.trials,
-                "threads": self.args.threads, "data_dir": self.args.data_dir}
+                "threads": self.args.threads, "data_dir": self.args.data_dir,
+                "explore": False}  # no one at a batch run to use ipywidgets (nbclient can hang)
         ours = {k: v for k, v in ours.items() if v is not None}
         return {k: v for k, v in {**ours, **self.overrides}.items() if k in declared(name)}
 

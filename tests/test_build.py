@@ -208,6 +208,10 @@ def test_parameters_follow_the_preset_and_what_each_notebook_declares():
     assert params["trials"] == 2 and params["progress"] is False and "undeclared" not in params
     assert params["figures_dir"] == str(REPO / "build" / "figures" / "smoke")
     assert set(params) <= set(b.declared("conv"))
+    # No one is at a batch run to use the anatomy notebook's ipywidgets explorer, and nbclient
+    # can hang on widgets: the build turns it off, and -p can turn it on again.
+    assert made("--preset", "smoke").parameters("anatomy")["explore"] is False
+    assert made("--preset", "smoke", "-p", "explore=true").parameters("anatomy")["explore"] is True
 
 
 def test_report_without_results_leads_with_claims_not_run(tmp_path):

@@ -114,7 +114,7 @@ class Build:
     """One invocation: its folders, each notebook's parameters and the results it reads."""
 
     def __init__(self, args):
-        from lth_utils.config import read_preset
+        from lth_utils.presets import read_preset
         self.args, self.preset = args, str(args.preset)
         self.preset_values = read_preset(self.preset)  # an unknown preset: one line, exit 2
         self.stem = Path(self.preset).stem

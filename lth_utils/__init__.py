@@ -7,7 +7,7 @@ else that needs no network) starts without importing torch.
 import importlib
 
 _EXPORTS = {
-    "FIGURE_2": "paper", "STRATEGIES": "config", "Hparams": "config", "resolve": "config",
+    "FIGURE_2": "paper", "STRATEGIES": "config", "Hparams": "config", "resolve": "presets",
     "load_splits": "data", "LTHError": "errors", "Experiment": "experiment",
     "load_and_evaluate": "training", "run_experiment": "experiment",
     "LotteryNet": "models", "count_weights": "models", "layer_counts": "pruning",

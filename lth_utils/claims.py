@@ -16,9 +16,10 @@ import pandas as pd
 import yaml
 
 from .analysis import PM_TOLERANCE, markdown_table, match_pm_levels, round_pms
-from .config import CLAIMS_FILE, STRATEGIES, Hparams
+from .config import STRATEGIES, Hparams
 from .errors import LTHError
 from .paper import CONTROLS_PER_POINT, FIGURE_2
+from .presets import CLAIMS_FILE
 from .run_data import ARCH_NAMES, load_results
 from .store import Store, results_folder
 

@@ -8,8 +8,9 @@ parsed, and the parameters checked, before torch is imported: --help and bad inp
 import argparse
 import sys
 
-from .config import PRESETS_DIR, STRATEGIES, available_presets, resolve
+from .config import STRATEGIES
 from .errors import LTHError
+from .presets import CLAIMS_FILE, PRESETS_DIR, available_presets, resolve
 
 
 EPILOG = """\
@@ -108,7 +109,7 @@ def _claims_table(results: str, preset: str, claims_file: str | None) -> str:
         raise LTHError(f"the claims command needs {e.name} (pip install -e '.[notebooks]')") \
             from None
     runs = claims.load_runs(results, preset)
-    checked = claims.load_claims(claims_file or claims.CLAIMS_FILE)
+    checked = claims.load_claims(claims_file or CLAIMS_FILE)
     return claims.markdown(claims.evaluate_claims(runs, checked), runs)
 
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import Hparams, resolve
+from .config import Hparams
 from .errors import LTHError
 from .experiment import plan
 from .paper import FIGURE_2
+from .presets import resolve
 from .formats import METRICS_COLUMNS, SUMMARY_COLUMNS
 from .store import Store
 from .strategies import TABLE

@@ -12,7 +12,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 
 from lth_utils import analysis, figure_style, plotting, run_data  # noqa: E402
-from lth_utils.config import resolve  # noqa: E402
+from lth_utils.presets import resolve  # noqa: E402
 
 # LeNet's Pm after rounds 0-18 (20% of the hidden layers, 10% of the output layer per round).
 LENET_PMS = {0: 100.0, 1: 80.04, 2: 64.06, 3: 51.29, 7: 21.08, 12: 6.96, 15: 3.59, 18: 1.87}

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lth_utils import anatomy, committed, movement
-from lth_utils.config import resolve
+from lth_utils.presets import resolve
 from lth_utils.errors import LTHError
 from lth_utils.experiment import run_experiment
 from lth_utils.formats import checkpoint

@@ -225,7 +225,7 @@ def test_run_on_any_damaged_data_file_is_one_line_and_writes_nothing(data_dir, c
 
 def small(**changes):
     """LeNet, one trial, 20 iterations on 5,000 training images, evaluated every 10 on 100."""
-    from lth_utils.config import resolve
+    from lth_utils.presets import resolve
     hp = dataclasses.replace(resolve("lenet", preset="smoke"), trials=1, rounds=1,
                              iterations=20, eval_every=10, eval_limit=100,
                              validation_size=55_000, rewind_iteration=0,

@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from lth_utils import claims
-from lth_utils.config import Hparams, resolve
+from lth_utils.config import Hparams
 from lth_utils.errors import LTHError
+from lth_utils.presets import resolve
 from lth_utils.store import METRICS_COLUMNS
 
 

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_config import PRESET_TEXT
 
-from lth_utils.config import Hparams, resolve
+from lth_utils.config import Hparams
 from lth_utils.errors import LTHError
+from lth_utils.presets import resolve
 from lth_utils.store import CHECKPOINT_FORMAT
 from lth_utils.training import load_and_evaluate
 from lth_utils.models import LotteryNet

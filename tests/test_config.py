@@ -10,10 +10,11 @@ import yaml
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from lth_utils.config import (CLAIMS_FILE, OVERRIDABLE, PRESETS_DIR, STRATEGIES, Hparams,
-                              available_presets, prunable_layers, read_preset, resolve)
+from lth_utils.config import OVERRIDABLE, STRATEGIES, Hparams, prunable_layers
 from lth_utils.errors import LTHError
 from lth_utils.paper import FIGURE_2
+from lth_utils.presets import (CLAIMS_FILE, PRESETS_DIR, available_presets, read_preset,
+                               resolve)
 
 REPO = Path(__file__).resolve().parent.parent
 ARCHS = sorted(FIGURE_2)

@@ -12,7 +12,7 @@ import dataclasses
 import pytest
 import torch
 
-from lth_utils.config import resolve
+from lth_utils.presets import resolve
 from lth_utils.errors import LTHError
 from lth_utils.experiment import Experiment, plan, run_experiment
 from lth_utils.formats import read_torch, save_torch

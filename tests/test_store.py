@@ -7,8 +7,9 @@ import shutil
 
 import pytest
 
-from lth_utils.config import STRATEGIES, resolve
+from lth_utils.config import STRATEGIES
 from lth_utils.experiment import plan
+from lth_utils.presets import resolve
 from lth_utils.store import Status, Store, atomic_write, summarize
 from lth_utils.strategies import Unit
 

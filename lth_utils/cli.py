@@ -104,13 +104,13 @@ def parser() -> argparse.ArgumentParser:
 def _claims_table(results: str, preset: str, claims_file: str | None) -> str:
     """The claims table of `results` (pandas, an optional dependency, is imported only here)."""
     try:
-        from . import claims
+        from . import claims, claims_report
     except ImportError as e:
         raise LTHError(f"the claims command needs {e.name} (pip install -e '.[notebooks]')") \
             from None
-    runs = claims.load_runs(results, preset)
+    runs = claims_report.load_runs(results, preset)
     checked = claims.load_claims(claims_file or CLAIMS_FILE)
-    return claims.markdown(claims.evaluate_claims(runs, checked), runs)
+    return claims_report.markdown(claims_report.evaluate_claims(runs, checked), runs)
 
 
 def _run(args) -> None:

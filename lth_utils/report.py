@@ -1,6 +1,7 @@
 """The HTML report of a build (build.py): the executed notebooks rendered by nbconvert, the
 front page (templates/index.html.j2) leading with the paper's claims and their verdicts
-(lth_utils.claims, the paper's Sections 2 and 3), and the figures' manifest (build.json).
+(lth_utils.claims_report, the paper's Sections 2 and 3), and the figures' manifest
+(build.json).
 
 What a notebook did is read from its executed copy: papermill's metadata (parameters, end
 time, wall time, whether a cell raised), the figures it showed (lth_utils.figure_style.save_figure
@@ -74,19 +75,21 @@ def render_notebook(executed: Path, html_path: Path) -> None:
 
 
 def claims_context(results_dir: Path, preset: str) -> dict:
-    """The claims table of the results of `preset` in `results_dir` (lth_utils.claims): rows
-    with id, network, where, quote, paper, this run, at Pm, verdict, note; the counts; one
-    line per run on its protocol; or the error that kept them from being read."""
-    from . import claims
+    """The claims table of the results of `preset` in `results_dir`
+    (lth_utils.claims_report): rows with id, network, where, quote, paper, this run, at Pm,
+    verdict, note; the counts; one line per run on its protocol; or the error that kept them
+    from being read."""
+    from . import claims_report
     from .errors import LTHError
     try:
-        runs = claims.load_runs(results_dir, preset)
-        evaluated = claims.evaluate_claims(runs)
+        runs = claims_report.load_runs(results_dir, preset)
+        evaluated = claims_report.evaluate_claims(runs)
     except (LTHError, OSError, ValueError) as e:
         return {"error": str(e), "rows": [], "counts": {}, "notes": []}
-    rows = claims.claims_table(evaluated).assign(id=evaluated["id"]).to_dict("records")
-    return {"error": None, "rows": rows, "counts": claims.verdict_counts(evaluated),
-            "notes": [claims.protocol_note(r) for r in runs.values()]}
+    rows = claims_report.claims_table(evaluated).assign(id=evaluated["id"]).to_dict(
+        "records")
+    return {"error": None, "rows": rows, "counts": claims_report.verdict_counts(evaluated),
+            "notes": [claims_report.protocol_note(r) for r in runs.values()]}
 
 
 def write_manifest(build, notebooks: dict) -> dict:

@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lth_utils import analysis, claims, run_data  # noqa: E402
+from lth_utils import analysis, claims, claims_report, run_data  # noqa: E402
 from lth_utils.store import Store  # noqa: E402
 
 PRESET = "paper"
@@ -56,7 +56,8 @@ def status_section(runs: dict, evaluated) -> str:
     return (f"At the paper's protocol, committed so far: {done or 'nothing'}"
             + (f"; not run: {', '.join(missing)}" if missing else "") + ". Of the paper's "
             f"{len(evaluated)} quantitative claims in `params/claims.yaml` "
-            f"([the table](#reproduction-the-papers-claims)): {claims.verdict_summary(evaluated)}")
+            f"([the table](#reproduction-the-papers-claims)): "
+            f"{claims_report.verdict_summary(evaluated)}")
 
 
 def run_section(runs: dict) -> str:
@@ -94,14 +95,14 @@ def main(argv=None) -> int:
     results_dir, readme = Path(args.results), Path(args.readme)
     if not args.check:
         compress_metrics(results_dir)
-    runs = claims.load_runs(results_dir, PRESET)
-    evaluated = claims.evaluate_claims(runs, claims.load_claims())
-    table = claims.markdown(evaluated, runs)
+    runs = claims_report.load_runs(results_dir, PRESET)
+    evaluated = claims_report.evaluate_claims(runs, claims.load_claims())
+    table = claims_report.markdown(evaluated, runs)
     old = readme.read_text()
     new = replace_block(old, "status", "status", status_section(runs, evaluated))
     new = replace_block(new, "run", "run", run_section(runs))
     new = replace_block(new, "claims", "claims", table)
-    sensitivity = claims.sensitivity(results_dir, PRESET)
+    sensitivity = claims_report.sensitivity(results_dir, PRESET)
     new = replace_block(new, "sensitivity", "sensitivity",
                         analysis.markdown_table(sensitivity) if len(sensitivity) else
                         "No run of a variant preset is committed yet.")

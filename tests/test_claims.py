@@ -1,4 +1,5 @@
-"""The claims file and the claim evaluation (lth_utils.claims), on hand-made summaries."""
+"""The claims file and the claim evaluation (lth_utils.claims and
+lth_utils.claims_report), on hand-made summaries."""
 import dataclasses
 import math
 import subprocess
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lth_utils import claims
+from lth_utils import claims, claims_report
 from lth_utils.config import Hparams
 from lth_utils.errors import LTHError
 from lth_utils.presets import resolve
@@ -79,7 +80,7 @@ def test_verdicts_follow_the_check():
 
 
 def test_a_claim_without_results_or_without_its_pm_is_not_run():
-    table = claims.evaluate_claims(lenet(DENSE + ROUND7), claims.load_claims())
+    table = claims_report.evaluate_claims(lenet(DENSE + ROUND7), claims.load_claims())
     verdicts = dict(zip(table["id"], table["verdict"]))
     assert verdicts["lenet-speedup-vs-reinit"] == "holds"          # 2.0 within 2.51 ± 0.75
     assert verdicts["lenet-accuracy-vs-reinit"] == "holds"         # 0.45 within 0.5 ± 0.3
@@ -93,10 +94,10 @@ def test_a_claim_without_results_or_without_its_pm_is_not_run():
 def test_a_claim_that_fails_is_reported_as_failing():
     slow = [(s, t, r, pm, 900 if s == "winning_ticket" else 1000, acc)
             for s, t, r, pm, _, acc in ROUND7]
-    table = claims.evaluate_claims(lenet(DENSE + slow), claims.load_claims())
+    table = claims_report.evaluate_claims(lenet(DENSE + slow), claims.load_claims())
     row = table.set_index("id").loc["lenet-speedup-vs-reinit"]
     assert row["verdict"] == "does not hold" and row["value"] == pytest.approx(1000 / 900)
-    said = claims.verdict_summary(table)
+    said = claims_report.verdict_summary(table)
     assert said.startswith("4 holds, 1 does not hold, 19 not run. Holds: lenet-pm-round7, ")
     assert said.endswith("Does not hold: lenet-speedup-vs-reinit (paper 2.51 ± 0.75 x, "
                          "this run 1.11 x at Pm 21.1%).")
@@ -131,12 +132,12 @@ def test_the_largest_gain_at_the_end_of_training_reads_the_final_accuracy():
 
 
 def test_deviations_name_what_differs_from_the_paper():
-    assert claims.deviations(dataclasses.replace(Hparams.paper("lenet"), strategies=(
+    assert claims_report.deviations(dataclasses.replace(Hparams.paper("lenet"), strategies=(
         "winning_ticket", "oneshot"))) == []
-    assert claims.deviations(Hparams.paper("lenet")) == [
+    assert claims_report.deviations(Hparams.paper("lenet")) == [
         "random_reinit 5 per point, one per trial (paper: 15)",
         "random_sparse 5 per point, one per trial (paper: 10)"]
-    quick = claims.deviations(resolve("conv2", None, "quick"))
+    quick = claims_report.deviations(resolve("conv2", None, "quick"))
     assert "iterations 200 (paper: 20,000)" in quick
     assert any(d.startswith("eval_limit first 1,000 examples") for d in quick)
 
@@ -207,12 +208,12 @@ def write_folder(results, preset, rows, **changes):
 
 
 def test_sensitivity_puts_each_claim_on_both_runs_side_by_side(tmp_path):
-    assert claims.sensitivity(tmp_path).empty  # no variant run: no table
+    assert claims_report.sensitivity(tmp_path).empty  # no variant run: no table
     write_folder(tmp_path, "paper", DENSE + ROUND7)
     scale = [(s, t, r, pm, it, acc + 0.01) for s, t, r, pm, it, acc in DENSE + ROUND7
              if s == "winning_ticket"]
     write_folder(tmp_path, "paper_scale", scale, normalization="scale")
-    table = claims.sensitivity(tmp_path).set_index("id")
+    table = claims_report.sensitivity(tmp_path).set_index("id")
     assert set(table["network"]) == {"LeNet-300-100"}  # only the networks a variant ran
     assert list(table.columns) == ["network", "paper", "paper (standardized)",
                                    "normalization: x/255"]

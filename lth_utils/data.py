@@ -3,12 +3,12 @@
 The folder layout is torchvision's, so one data folder serves both:
   <root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
   <root>/cifar-10-batches-py/{data_batch_1..5,test_batch}
-The folder is --data-dir, else $LTH_DATA, else ./data. Missing files are downloaded from the
-official sources and checked against their published MD5s. Files already in place are read
-whole and checked: MNIST's against the MD5s of the official files' contents (gzipped or not),
-CIFAR-10's batches by their structure, shapes, label range and class counts (their pixels carry
-no checksum). A damaged file (cut short, a byte changed, another kind of file) is one LTHError
-naming it and what to do.
+The folder is --data-dir, else $LTH_DATA, else ./data. Missing files are downloaded first
+(download.py: from the official sources, checked against their published MD5s). Files in
+place are read whole and checked: MNIST's against the MD5s of the official files' contents
+(gzipped or not), CIFAR-10's batches by their structure, shapes, label range and class counts
+(their pixels carry no checksum). A damaged file (cut short, a byte changed, another kind of
+file) is one LTHError naming it and what to do.
 
 Paper, Section 2 / Appendix G: 5,000 training examples are held out as a validation set (here
 chosen by a fixed seed, the same for every trial). The paper does not state an input
@@ -20,34 +20,20 @@ import gzip
 import hashlib
 import os
 import pickle
-import tarfile
-import tempfile
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from .download import CIFAR10_FILES, fetch_cifar10, fetch_mnist
 from .errors import LTHError
 from .paper import dataset_shape
 
 SPLIT_SEED = 0
 NORMALIZATIONS = ("standardize", "scale")
 
-MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
-                 "http://yann.lecun.com/exdb/mnist/")
-MNIST_FILES = {  # name: MD5 of the official .gz archive
-    "train-images-idx3-ubyte": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
-}
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
-CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 EXPECTED = {"mnist": (60_000, 10_000), "cifar10": (50_000, 10_000)}
 
 
@@ -55,73 +41,6 @@ def data_root(data_dir=None) -> Path:
     """The data folder, the one default everywhere: `data_dir` (--data-dir), else $LTH_DATA,
     else ./data in the working directory (as the README says)."""
     return Path(data_dir or os.environ.get("LTH_DATA") or Path.cwd() / "data").expanduser()
-
-
-# --- downloading ------------------------------------------------------------------------
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def download(url: str, dest: Path, md5: str) -> None:
-    """Fetch `url` to `dest` with a progress bar; verify its MD5 before it lands at `dest`."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response, os.fdopen(fd, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
-                for block in iter(lambda: response.read(1 << 16), b""):
-                    out.write(block)
-                    bar.update(len(block))
-        if _md5(Path(tmp)) != md5:
-            raise LTHError(f"checksum mismatch for {url}: expected MD5 {md5}")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _missing_error(dataset: str, folder: Path, files: list, why: Exception) -> LTHError:
-    return LTHError(f"{dataset} is not in {folder} and could not be downloaded ({why}); "
-                    f"put {', '.join(files)} there, or point --data-dir (a notebook's data_dir) "
-                    f"or LTH_DATA at a folder that has them")
-
-
-def _fetch_mnist(root: Path) -> Path:
-    folder = root / "MNIST" / "raw"
-    for name, md5 in MNIST_FILES.items():
-        if (folder / name).exists() or (folder / f"{name}.gz").exists():
-            continue
-        errors = []
-        for mirror in MNIST_MIRRORS:
-            try:
-                download(mirror + name + ".gz", folder / f"{name}.gz", md5)
-                break
-            except (OSError, LTHError) as e:
-                errors.append(e)
-        else:
-            raise _missing_error("MNIST", folder, [f"{n}.gz" for n in MNIST_FILES], errors[-1])
-    return folder
-
-
-def _fetch_cifar10(root: Path) -> Path:
-    folder = root / "cifar-10-batches-py"
-    if all((folder / name).exists() for name in CIFAR10_FILES):
-        return folder
-    archive = root / "cifar-10-python.tar.gz"
-    try:
-        if not archive.exists():
-            download(CIFAR10_URL, archive, CIFAR10_MD5)
-        with tarfile.open(archive) as tar:
-            tar.extractall(root, filter="data")
-    except (OSError, LTHError, tarfile.TarError) as e:
-        raise _missing_error("CIFAR-10", folder, CIFAR10_FILES, e) from None
-    return folder
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -185,7 +104,7 @@ def _content_md5(array: np.ndarray) -> str:
 
 
 def _mnist_arrays(root: Path):
-    folder = _fetch_mnist(root)
+    folder = fetch_mnist(root)
     load = functools.partial(read_mnist_file, folder)
     train = load("train-images-idx3-ubyte")[:, None], load("train-labels-idx1-ubyte")
     test = load("t10k-images-idx3-ubyte")[:, None], load("t10k-labels-idx1-ubyte")
@@ -229,7 +148,7 @@ def read_cifar10_batch(path: Path) -> tuple:
 
 
 def _cifar10_arrays(root: Path):
-    folder = _fetch_cifar10(root)
+    folder = fetch_cifar10(root)
 
     def load(names):
         xs, ys = zip(*(read_cifar10_batch(folder / name) for name in names))

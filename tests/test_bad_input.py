@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 from lth_utils import cli
-from lth_utils.data import MNIST_FILES, read_cifar10_batch, read_mnist_file
+from lth_utils.data import read_cifar10_batch, read_mnist_file
+from lth_utils.download import MNIST_FILES
 from lth_utils.errors import LTHError
 
 REPO = Path(__file__).resolve().parent.parent

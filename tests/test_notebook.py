@@ -6,7 +6,7 @@ import pytest
 
 pd = pytest.importorskip("pandas")
 
-from lth_utils import data, notebook, run_data  # noqa: E402
+from lth_utils import download, notebook, run_data  # noqa: E402
 from lth_utils.errors import LTHError  # noqa: E402
 from lth_utils.experiment import plan  # noqa: E402
 from lth_utils.store import SUMMARY_COLUMNS, Store, results_folder  # noqa: E402
@@ -105,7 +105,7 @@ def test_training_without_data_downloads_it_and_offline_says_so_in_one_line(tmp_
         asked.append(url)
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(data, "download", offline)
+    monkeypatch.setattr(download, "download", offline)
     nb = notebook.setup("smoke", True, tmp_path / "results", tmp_path / "figs",
                         tmp_path / "no-data")
     with pytest.raises(LTHError) as e:

@@ -16,7 +16,8 @@ and an initialization with two pure functions, handed those checkpoints (no file
                   winning ticket
 
 A new control is one `Strategy` entry and its two functions, and its name in
-`config.STRATEGIES`; run_data (labels, short names) and figure_style (line styles) read it from `TABLE`.
+`config.STRATEGIES`; run_data (labels, short names) and figure_style (line styles) read it
+from `TABLE`.
 """
 from __future__ import annotations
 

@@ -39,10 +39,11 @@ NOTEBOOKS = list(script().NOTEBOOKS)
 
 
 def build(root: Path, data: Path, *args, timeout=1800):
-    """python build.py ARGS, with its build and results folders under `root`."""
+    """python build.py ARGS, with its build and results folders under `root`, its notebooks
+    on one torch thread each (the suite runs test files side by side: see the Makefile)."""
     env = {**os.environ, "LTH_DATA": str(data), "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, str(REPO / "build.py"), *map(str, args),
-           "--build-dir", root / "build", "--results-dir", root / "results"]
+           "--build-dir", root / "build", "--results-dir", root / "results", "--threads", "1"]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=timeout)
 

@@ -46,7 +46,7 @@ def _read(path):
 def test_cli_smoke_run_writes_both_csvs(arch, dataset, data_dir, cifar_dir, tmp_path):
     env = {**os.environ, "LTH_DATA": str(data_dir)}
     cmd = [sys.executable, "-m", "lth_utils", "run", arch, dataset, "--preset", "smoke",
-           "--out", str(tmp_path), "--no-progress"]
+           "--out", str(tmp_path), "--no-progress", "--threads", "1"]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     folder = tmp_path / f"{arch}_{dataset}_smoke"

@@ -344,3 +344,14 @@ def test_wheel_ships_the_presets_and_claims(tmp_path):
     assert {"lth_utils/params/claims.yaml", "lth_utils/params/paper.yaml",
             "lth_utils/params/smoke.yaml"} <= shipped <= names
     assert "lth_utils/cli.py" in names
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly():
+    """`python -m lth_utils claims ... | head -1`: the reader is gone before the table is
+    written; the command stops without a traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "lth_utils", "claims", "--preset", "paper"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc.stdout.close()  # before the command has printed anything
+    _, err = proc.communicate(timeout=120)
+    assert err.decode() == "" and proc.returncode == 1

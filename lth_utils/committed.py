@@ -81,8 +81,9 @@ class _Committed:
     def __getitem__(self, key: str):
         if key == "initial":
             return masked(initialization(self.run, self.unit), mask(self.run, self.unit))
-        if key == "mask" and mask(self.run, self.unit) is not None:
-            return mask(self.run, self.unit)
+        kept = mask(self.run, self.unit) if key == "mask" else None
+        if kept is not None:
+            return kept
         raise LTHError(f"{self.run.name} does not keep {self.unit.name(self.run.hp.arch)}'s "
                        f"checkpoint, whose {key!r} entry this needs")
 

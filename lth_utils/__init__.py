@@ -9,7 +9,7 @@ import importlib
 _EXPORTS = {
     "FIGURE_2": "paper", "STRATEGIES": "config", "Hparams": "config", "resolve": "presets",
     "load_splits": "data", "LTHError": "errors", "Experiment": "experiment",
-    "load_and_evaluate": "training", "run_experiment": "experiment",
+    "load_and_evaluate": "evaluation", "run_experiment": "experiment",
     "LotteryNet": "models", "count_weights": "models", "layer_counts": "pruning",
     "prune_layerwise": "pruning", "Store": "store", "results_folder": "store",
     "Unit": "strategies",

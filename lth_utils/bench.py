@@ -33,7 +33,8 @@ from .engine import SPARSE_BELOW, StackedNet
 from .models import LotteryNet, build_layers
 from .paper import DATASETS, FIGURE_2
 from .pruning import random_masks
-from .training import PRECISIONS, SingleNet, set_tensor_cores, train
+from .evaluation import PRECISIONS, set_tensor_cores
+from .training import SingleNet, train
 
 BATCH = 60
 EVAL_EVERY = 100

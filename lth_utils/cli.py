@@ -139,7 +139,7 @@ def main(argv=None) -> int:
         elif args.command == "claims":
             print(_claims_table(args.results, args.preset, args.claims))
         else:
-            from .training import load_and_evaluate
+            from .evaluation import load_and_evaluate
 
             loss, accuracy = load_and_evaluate(args.checkpoint, args.split, args.data_dir,
                                                _device(args.device), args.weights)

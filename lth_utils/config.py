@@ -178,7 +178,7 @@ def _choices(what: str, value, allowed) -> LTHError:
 def _check(hp: Hparams) -> None:
     """Names, ranges and cross-field rules, each failure one LTHError line."""
     from .data import EXPECTED, NORMALIZATIONS  # imports torch: only when validating
-    from .training import PRECISIONS
+    from .evaluation import PRECISIONS
 
     paper.architecture(hp.arch)
     for name in (hp.dataset, *hp.datasets):

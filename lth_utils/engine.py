@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import LotteryNet
-from .training import evaluate
+from .evaluation import evaluate
 
 # On a CPU, a network's fully-connected layer that keeps at most this fraction of its weights
 # runs on the unpruned weights only (`_SparseLinear`); denser layers run as dense batched

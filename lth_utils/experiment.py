@@ -31,7 +31,8 @@ from .store import Status, Store, results_folder
 from .strategies import (RUN_ORDER, STRATEGIES, Network, Unit, derive_seed, starting_point,
                          starts_from)
 from .engine import StackedNet
-from .training import NonFiniteLoss, SingleNet, read_state, train
+from .group_state import read_state
+from .training import NonFiniteLoss, SingleNet, adam, train
 
 ENGINES = ("stacked", "reference")  # engine.py (default) or one LotteryNet at a time
 
@@ -177,7 +178,8 @@ class Experiment:
                 self.checkpoint(unit)  # read whole and checked (store.py), then kept
         for group in self.groups(todo):
             if self.store.group_state_path(group).exists():
-                read_state(self.store.group_state_path(group), self.nets(len(group)))
+                net = self.nets(len(group))
+                read_state(self.store.group_state_path(group), net, adam(net.parameters(), 1.0))
         blocked = [(unit, needed) for unit in todo for needed in starts_from(unit)
                    if self.done(needed) and not (
                        self.store.checkpoint_path(needed, self.hp.iterations).exists()

@@ -102,7 +102,7 @@ def restore(store: Store, net: Network, initial_of, checkpoint_of) -> None:
     trained, rewind)` builds its checkpoint."""
     entries = [read_entry(path, store, net)
                for path in sorted((store.dir / "frontier").glob("*.pt"))]
-    records = store.read_metrics()
+    records = store.tables.read_metrics()
     finished = {Unit(r["strategy"], r["trial"], r["round"]) for r in records}
     if finished != store.finished():
         raise LTHError(f"{store.dir}: summary.csv and metrics.csv(.gz) hold other units; "

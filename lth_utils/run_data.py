@@ -25,6 +25,7 @@ from .paper import FIGURE_2
 from .presets import resolve
 from .formats import METRICS_COLUMNS, SUMMARY_COLUMNS
 from .store import Store
+from .tables import Tables
 from .strategies import TABLE
 
 ARCH_NAMES = {name: spec.name for name, spec in FIGURE_2.items()}
@@ -56,7 +57,7 @@ def read_params(folder) -> dict:
 
 def read_csv(folder, name: str) -> pd.DataFrame:
     """summary.csv or metrics.csv of a results folder (or its committed `.gz` copy)."""
-    return pd.read_csv(Store(folder).csv_path(name))
+    return pd.read_csv(Tables(folder).csv_path(name))
 
 
 def with_dense(df: pd.DataFrame, strategies) -> pd.DataFrame:

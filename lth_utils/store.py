@@ -14,35 +14,29 @@ the one way its files are written (atomically), and how far its run has come.
                      weights (winning tickets, one-shot, late resetting), bit-packed
 
 Nothing else in the project parses these files or their names; their formats, and the checks
-that read each one whole, are in formats.py (whose names this module also offers). A folder is `fresh` (no
-params.yaml), `in progress` (units/ here), `committed` (CSVs without units/, as a clone has them)
-or `complete` (every planned unit finished).
+that read each one whole, are in formats.py, and the CSVs' reading and writing in tables.py.
+A folder is `fresh` (no params.yaml), `in progress` (units/ here), `committed` (CSVs without
+units/, as a clone has them) or `complete` (every planned unit finished).
 """
 from __future__ import annotations
 
 import contextlib
-import csv
-import gzip
 import hashlib
-import io
 import json
-import math
 import time
-import zlib
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
-import torch
 import yaml
 from filelock import FileLock, Timeout
 
 from .config import FIELDS, Hparams
 from .errors import LTHError
-from .formats import (CHECKPOINT_FORMAT, CSV_TYPES, METRICS_COLUMNS, SPLITS,  # noqa: F401
-                      SUMMARY_COLUMNS, atomic_write, check_checkpoint, check_evals, damaged,
-                      read_torch, save_torch, summarize)
+from .formats import (SUMMARY_COLUMNS, atomic_write, check_checkpoint, check_evals, damaged,
+                      read_mask, read_torch, save_torch, write_mask)
 from .strategies import RUN_ORDER, Unit
+from .tables import Tables
+
 
 def results_folder(out, arch: str, dataset: str, preset: str) -> Path:
     """Where an experiment's results live: `<out>/<arch>_<dataset>_<preset>/`."""
@@ -125,7 +119,7 @@ class Store:
         if not self.has_results:
             return set()
         return {Unit(r["strategy"], r["trial"], r["round"])
-                for r in self.read_rows("summary.csv", SUMMARY_COLUMNS)}
+                for r in self.tables.read_rows("summary.csv", SUMMARY_COLUMNS)}
 
     def status(self, planned: list) -> Status:
         """Where the run of `planned` units stands in this folder."""
@@ -235,116 +229,23 @@ class Store:
             raise damaged(path, "the checkpoint of another unit", remedy)
         return ckpt
 
-    # --- masks: every pruned network's mask, compact, committed with a run ---------------
+
+    # --- masks and the CSVs ----------------------------------------------------------------
     def mask_path(self, unit: Unit) -> Path:
         return self.dir / "masks" / f"{unit.name(self.arch)}.npz"
 
     def write_mask(self, unit: Unit, mask: dict) -> None:
-        """`masks/<unit>.npz`: each layer's boolean mask bit-packed (numpy.packbits, row-major)
-        and compressed, LeNet's 266,200 weights in at most 33 KB; with the seeds, enough to
-        rebuild the network's initialization and to analyse which weights survive."""
-        packed = {name: np.packbits(m.numpy().reshape(-1)) for name, m in mask.items()}
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **packed)
-        atomic_write(self.mask_path(unit), buffer.getvalue())
+        """Every pruned network's mask, compact, committed with a run (formats.write_mask)."""
+        write_mask(self.mask_path(unit), mask)
 
     def read_mask(self, unit: Unit, shapes: dict) -> dict:
-        """The mask `write_mask` kept, as boolean tensors of `shapes` ({layer: shape})."""
-        path = self.mask_path(unit)
-        try:
-            with np.load(path) as packed:
-                arrays = {name: packed[name] for name in packed.files}
-        except Exception as e:  # cut short, a changed byte (CRC), not an npz file
-            raise LTHError(f"{path} is not a readable mask file ({type(e).__name__}); "
-                           f"restore it from git") from None
-        sizes = {name: (int(np.prod(shape)) + 7) // 8 for name, shape in shapes.items()}
-        if set(arrays) != set(shapes) or any(
-                arrays[n].dtype != np.uint8 or arrays[n].shape != (sizes[n],) for n in shapes):
-            raise damaged(path, "not the masks of this network", "restore it from git")
-        return {name: torch.from_numpy(np.unpackbits(
-            arrays[name], count=int(np.prod(shape))).astype(bool)).reshape(shape)
-                for name, shape in shapes.items()}
+        return read_mask(self.mask_path(unit), shapes)
 
-    # --- the CSVs --------------------------------------------------------------------------
     def write_csvs(self, hp: Hparams) -> None:
-        """metrics.csv and summary.csv from every unit record, in a fixed order (a file that
-        already holds that text is left alone)."""
-        metrics, summary = io.StringIO(), io.StringIO()
-        mw, sw = csv.writer(metrics, lineterminator="\n"), csv.writer(summary, lineterminator="\n")
-        mw.writerow(METRICS_COLUMNS)
-        sw.writerow(SUMMARY_COLUMNS)
-        for r in self.records():
-            head = [hp.arch, hp.dataset, r["strategy"], r["trial"], r["round"], r["pm"]]
-            mw.writerows(head + list(e) for e in r["evals"])
-            sw.writerow(head + summarize(r["evals"]))
-        for name, text in (("metrics.csv", metrics), ("summary.csv", summary)):
-            path = self.dir / name
-            if not path.is_file() or path.read_text() != text.getvalue():
-                atomic_write(path, text.getvalue())
+        """summary.csv and metrics.csv from every unit record (tables.py)."""
+        self.tables.write(hp, self.records())
 
-    def compress_metrics(self) -> None:
-        """metrics.csv.gz from metrics.csv, as committed: gzip level 9 with no name or time
-        stamp, so the same CSV always gives the same bytes."""
-        data = (self.dir / "metrics.csv").read_bytes()
-        buffer = io.BytesIO()
-        with gzip.GzipFile("", "wb", 9, buffer, mtime=0) as f:
-            f.write(data)
-        atomic_write(self.dir / "metrics.csv.gz", buffer.getvalue())
-
-    def csv_path(self, name: str) -> Path:
-        """summary.csv or metrics.csv, or its gzip-compressed copy (`NAME.gz`, as committed)."""
-        path = self.dir / name
-        if not path.exists() and path.with_name(name + ".gz").exists():
-            return path.with_name(name + ".gz")
-        if not path.exists():
-            raise LTHError(f"no {name} in {self.dir}; run the experiment first")
-        return path
-
-    def open_csv(self, name: str):
-        path = self.csv_path(name)
-        return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else \
-            open(path, newline="")
-
-    def read_rows(self, name: str, columns: list) -> list:
-        """The rows of summary.csv or metrics.csv(.gz), read whole and checked: the header is
-        `columns`, every line complete and ends with a line break, every number a number, the
-        units of this folder's network (else the file is refused: restore it from git)."""
-        path, remedy = self.csv_path(name), "restore it from git (it is committed with a run)"
-        try:
-            with self.open_csv(name) as f:
-                text = f.read()
-        except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
-            raise damaged(path, f"{type(e).__name__}", remedy) from None
-        lines = text.replace("\r\n", "\n").split("\n")  # (a checkout may turn \n to \r\n)
-        if lines[0].split(",") != columns or lines[-1] != "":
-            raise damaged(path, "its header is not " + ",".join(columns) if
-                          lines[0].split(",") != columns else "cut short", remedy)
-        rows = []
-        for n, values in enumerate(csv.reader(lines[1:-1]), start=2):
-            try:
-                row = {c: CSV_TYPES.get(c, str)(v) for c, v in zip(columns, values, strict=True)}
-                ok = row["strategy"] in RUN_ORDER and row.get("split", "val") in SPLITS and \
-                    row["arch"] == (self.arch or row["arch"]) and \
-                    row["dataset"] == (self.dataset or row["dataset"]) and all(
-                        math.isfinite(v) for v in row.values() if isinstance(v, float))
-            except ValueError:
-                ok = False
-            if not ok:
-                raise damaged(path, f"line {n} is not a row of {len(columns)} values", remedy)
-            rows.append(row)
-        return rows
-
-    def read_metrics(self) -> list:
-        """The unit records (strategy, trial, round, pm, evals) of metrics.csv(.gz), in file
-        order: what units/ is rebuilt from."""
-        records = {}
-        for row in self.read_rows("metrics.csv", METRICS_COLUMNS):
-            key = (row["strategy"], row["trial"], row["round"])
-            record = records.setdefault(key, {"strategy": key[0], "trial": key[1],
-                                              "round": key[2], "pm": row["pm"], "evals": []})
-            record["evals"].append([row[c] for c in METRICS_COLUMNS[6:]])
-        for record in records.values():
-            if not check_evals(record["evals"]):
-                raise damaged(self.csv_path("metrics.csv"), "a unit's measurements are "
-                              "incomplete", "restore it from git (it is committed with a run)")
-        return list(records.values())
+    @property
+    def tables(self) -> Tables:
+        """summary.csv and metrics.csv (tables.py)."""
+        return Tables(self.dir, self.arch, self.dataset)

@@ -15,10 +15,7 @@ to full length: early stopping is an analysis of the recorded validation loss, a
   evaluate(x, y, precision) [(mean loss, accuracy)] * K on examples x [N, C, H, W], y [N]
   export(j), load(j, mask, parameters)   network j's parameters, named as in LotteryNet
 """
-import contextlib
 import math
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,37 +23,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .data import Splits, load_splits
+from .data import Splits
 from .errors import LTHError
-from .models import LotteryNet
-from .formats import CHECKPOINT_FORMAT, check_checkpoint, read_torch, save_torch
-
-EVAL_CHUNK = 1000
-WEIGHTS = ("trained", "initial", "early_stop")  # what a checkpoint holds to evaluate
-PRECISIONS = ("float32", "tf32", "bfloat16")
-# With a state file, a run's state (weights, Adam moments, records so far) is saved this
-# often, and at Ctrl-C.
-SAVE_EVERY_SECONDS = 300.0
-# Format 2 adds each network's early-stopping weights so far; format 1 states still resume
-# (a network's early-stopping weights are then known only if a later evaluation improves on
-# the validation losses it had recorded).
-STATE_FORMAT = "lth_utils.group-state/2"
-STATE_FORMATS = (STATE_FORMAT, "lth_utils.group-state/1")
-
-
-def autocast(precision: str, device: torch.device):
-    """Forward passes in bf16 (weights, gradients and Adam stay float32) or float32, with the
-    tensor-core setting of `precision` for them and the backward pass that follows."""
-    set_tensor_cores(precision)
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
-
-
-def set_tensor_cores(precision: str) -> None:
-    """On CUDA, torch runs convolutions in TF32 (a 10-bit mantissa) unless told otherwise:
-    "float32", the paper's arithmetic, turns TF32 off for convolutions and matmuls, "tf32"
-    turns it on for both. A CPU ignores both settings."""
-    torch.backends.cudnn.allow_tf32 = precision == "tf32"
-    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+from .evaluation import autocast, evaluate
+from .group_state import SAVE_EVERY_SECONDS, deferred_interrupt, read_state, write_state
 
 
 def batch_indices(n: int, batch_size: int, seed: int, start: int, stop: int, device="cpu"):
@@ -75,21 +45,6 @@ def batch_indices(n: int, batch_size: int, seed: int, start: int, stop: int, dev
         if i >= start:
             j = (i % per_epoch) * batch_size
             yield i, order[j: j + batch_size]
-
-
-@torch.no_grad()
-def evaluate(model, x: torch.Tensor, y: torch.Tensor, precision: str = "float32") -> tuple:
-    """Mean cross-entropy loss and accuracy of `model` (images [B, C, H, W] -> logits
-    [B, classes]) on (x, y), in chunks of EVAL_CHUNK examples, the loss summed in float64 in
-    a fixed order: the numbers depend on the network and the examples only."""
-    loss, correct = 0.0, 0
-    for i in range(0, len(x), EVAL_CHUNK):
-        with autocast(precision, x.device):
-            logits = model(x[i: i + EVAL_CHUNK]).float()
-        target = y[i: i + EVAL_CHUNK]
-        loss += F.cross_entropy(logits, target, reduction="none").sum(dtype=torch.float64).item()
-        correct += (logits.argmax(1) == target).sum().item()
-    return loss / len(x), correct / len(x)
 
 
 class SingleNet:
@@ -159,47 +114,6 @@ def adam(parameters, learning_rate: float) -> torch.optim.Adam:
     return torch.optim.Adam(parameters, lr=learning_rate, fused=True)
 
 
-@contextlib.contextmanager
-def deferred_interrupt(enabled: bool):
-    """Turn Ctrl-C into a flag the training loop checks between iterations, so it can save a
-    consistent state before stopping (only in the main thread, and only when `enabled`)."""
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    flag = []
-    previous = signal.signal(signal.SIGINT, lambda *_: flag.append(True))
-    try:
-        yield lambda: bool(flag)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def read_state(path: Path, net, optimizer=None, iterations: int | None = None) -> dict:
-    """A group state file (`train`'s `state_file`), read whole and checked against `net`: its
-    weights, Adam state (loaded into `optimizer`, a new one if None), records and snapshots."""
-    remedy = "delete it to train that group again from its start"
-    saved = read_torch(path, STATE_FORMATS, "group state file", remedy)
-    optimizer = optimizer or adam(net.parameters(), 1.0)
-    try:
-        ours, state = net.parameters(), saved["optimizer"]["state"]
-        same = [tuple(t.shape) for t in saved["weights"]] == [tuple(t.shape) for t in ours]
-        same = same and all(state[i][m].shape == ours[i].shape for i in state
-                            for m in ("exp_avg", "exp_avg_sq"))
-        same = same and len(saved["evals"]) == len(saved["snapshots"]) == net.k and all(
-            len(e) == 4 for evals in saved["evals"] for e in evals)
-        same = same and 0 <= saved["iteration"] <= (iterations or saved["iteration"])
-        early = saved.get("early_stop", [None] * net.k)
-        same = same and len(early) == net.k and all(
-            e is None or (type(e[0]) is int and isinstance(e[1], dict)) for e in early)
-        if same:
-            optimizer.load_state_dict(saved["optimizer"])
-    except Exception:  # an entry missing or of another kind
-        same = False
-    if not same:
-        raise LTHError(f"{path} is damaged or holds the state of other networks; {remedy}")
-    return saved
-
-
 def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_size: int,
           data_seeds: list, eval_every: int, eval_limit: int = 0, start: int = 0,
           snapshot_at: int | None = None, progress=None, train_accuracy: bool = True,
@@ -236,14 +150,6 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
             for j, result in enumerate(results):
                 result.snapshot = net.export(j)
 
-    def save(iteration):
-        state = {"format": STATE_FORMAT, "iteration": iteration, "seconds": elapsed(),
-                 "weights": net.parameters(),
-                 "optimizer": optimizer.state_dict(),
-                 "evals": [r.evals for r in results], "snapshots": [r.snapshot for r in results],
-                 "early_stop": [r.early_stop for r in results]}
-        save_torch(state_file, state)
-
     first, earlier, started = start, 0.0, time.monotonic()
     elapsed = lambda: earlier + time.monotonic() - started  # noqa: E731
     if state_file is not None and state_file.exists():
@@ -269,7 +175,7 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
             stop = interrupted() or (should_stop is not None and should_stop(i))
             if state_file is not None and (
                     stop or time.monotonic() - last_save > SAVE_EVERY_SECONDS):
-                save(i)
+                write_state(state_file, i, elapsed(), net, optimizer, results)
                 last_save = time.monotonic()
             if stop:
                 raise KeyboardInterrupt
@@ -297,29 +203,3 @@ def train(net, splits: Splits, *, iterations: int, learning_rate: float, batch_s
     for result in results:
         result.seconds = elapsed()
     return results
-
-
-def load_and_evaluate(path, split: str = "test", data_dir=None, device="cpu",
-                      weights: str = "trained") -> tuple:
-    """Loss and accuracy of a checkpoint's `weights` on `split` (train / val / test), with the
-    data split and normalization it was trained with: "trained" (at the last iteration),
-    "initial", or "early_stop" (at the iteration of minimum validation loss, Figure 1; a
-    checkpoint without them is one LTHError line)."""
-    ckpt = check_checkpoint(read_torch(path), path)
-    if weights not in WEIGHTS:
-        raise LTHError(f"weights must be one of {', '.join(map(repr, WEIGHTS))}, not "
-                       f"{weights!r}")
-    if weights == "early_stop" and "early_stop" not in ckpt:
-        raise LTHError(f"{path} holds no early-stopping weights: " + (
-            "it was written before checkpoints kept them (format "
-            f"{ckpt['format']}); train its unit again to have them"
-            if ckpt["format"] != CHECKPOINT_FORMAT else
-            "its group was resumed from a state saved before they were kept, or it was "
-            "rebuilt from frontier/, which keeps trained weights only"))
-    hp = ckpt["hparams"]
-    model = LotteryNet(hp["arch"], hp["dataset"]).to(device)
-    model.apply_masks(ckpt["mask"])
-    model.load_parameters(ckpt[weights])
-    splits = load_splits(hp["dataset"], data_dir, hp["validation_size"], hp["normalization"],
-                         device)
-    return evaluate(model, *splits.split(split), hp.get("precision", "float32"))

@@ -27,13 +27,14 @@ sys.path.insert(0, str(REPO))
 
 from lth_utils import analysis, claims, claims_report, run_data  # noqa: E402
 from lth_utils.store import Store  # noqa: E402
+from lth_utils.tables import Tables  # noqa: E402
 
 PRESET = "paper"
 
 
 def compress_metrics(results_dir: Path) -> None:
     for csv_path in sorted(results_dir.glob(f"*_{PRESET}*/metrics.csv")):
-        Store(csv_path.parent).compress_metrics()
+        Tables(csv_path.parent).compress_metrics()
 
 
 def wall_hours(folder: Path) -> float:

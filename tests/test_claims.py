@@ -15,7 +15,7 @@ from lth_utils import claims, claims_report
 from lth_utils.config import Hparams
 from lth_utils.errors import LTHError
 from lth_utils.presets import resolve
-from lth_utils.store import METRICS_COLUMNS
+from lth_utils.formats import METRICS_COLUMNS
 
 
 def summary(rows):

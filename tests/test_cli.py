@@ -19,8 +19,8 @@ from test_config import PRESET_TEXT
 from lth_utils.config import Hparams
 from lth_utils.errors import LTHError
 from lth_utils.presets import resolve
-from lth_utils.store import CHECKPOINT_FORMAT
-from lth_utils.training import load_and_evaluate
+from lth_utils.formats import CHECKPOINT_FORMAT
+from lth_utils.evaluation import load_and_evaluate
 from lth_utils.models import LotteryNet
 
 REPO = Path(__file__).resolve().parent.parent

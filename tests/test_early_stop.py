@@ -17,7 +17,7 @@ from lth_utils.errors import LTHError
 from lth_utils.experiment import Experiment, plan, run_experiment
 from lth_utils.formats import read_torch, save_torch
 from lth_utils.store import Store
-from lth_utils.training import load_and_evaluate
+from lth_utils.evaluation import load_and_evaluate
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 

@@ -17,7 +17,8 @@ from lth_utils.data import Splits, load_splits
 from lth_utils.engine import SPARSE_BELOW, StackedNet
 from lth_utils.models import LotteryNet
 from lth_utils.pruning import random_masks
-from lth_utils.training import SingleNet, adam, autocast, evaluate, train
+from lth_utils.evaluation import autocast, evaluate
+from lth_utils.training import SingleNet, adam, train
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 

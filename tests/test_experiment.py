@@ -23,13 +23,13 @@ from lth_utils.config import STRATEGIES
 from lth_utils.errors import LTHError
 from lth_utils.budget import TimeBudget
 from lth_utils.experiment import Experiment, plan, run_experiment
-from lth_utils.training import load_and_evaluate
+from lth_utils.evaluation import load_and_evaluate
 from lth_utils.frontier import frontier_path
 from lth_utils.models import LotteryNet
 from lth_utils.presets import resolve
 from lth_utils.pruning import mask_counts, percent_remaining, prune_layerwise
-from lth_utils.store import (CHECKPOINT_FORMAT, METRICS_COLUMNS, SUMMARY_COLUMNS, Status,
-                             Store, read_torch)
+from lth_utils.formats import CHECKPOINT_FORMAT, METRICS_COLUMNS, SUMMARY_COLUMNS, read_torch
+from lth_utils.store import Status, Store
 from lth_utils.strategies import Unit
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")

@@ -9,7 +9,8 @@ pd = pytest.importorskip("pandas")
 from lth_utils import download, notebook, run_data  # noqa: E402
 from lth_utils.errors import LTHError  # noqa: E402
 from lth_utils.experiment import plan  # noqa: E402
-from lth_utils.store import SUMMARY_COLUMNS, Store, results_folder  # noqa: E402
+from lth_utils.formats import SUMMARY_COLUMNS  # noqa: E402
+from lth_utils.store import Store, results_folder  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

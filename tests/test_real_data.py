@@ -11,7 +11,7 @@ import torch
 
 from lth_utils.data import load_splits
 from lth_utils.models import LotteryNet
-from lth_utils.store import METRICS_COLUMNS, SUMMARY_COLUMNS
+from lth_utils.formats import METRICS_COLUMNS, SUMMARY_COLUMNS
 from lth_utils.training import SingleNet, train
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_single_thread")]

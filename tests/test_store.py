@@ -10,7 +10,8 @@ import pytest
 from lth_utils.config import STRATEGIES
 from lth_utils.experiment import plan
 from lth_utils.presets import resolve
-from lth_utils.store import Status, Store, atomic_write, summarize
+from lth_utils.formats import atomic_write, summarize
+from lth_utils.store import Status, Store
 from lth_utils.strategies import Unit
 
 HP = dataclasses.replace(resolve("lenet", preset="smoke"), trials=1, rounds=2,
@@ -116,7 +117,7 @@ def test_a_record_without_csvs_yet_counts(tmp_path):
     fill(store, plan(HP)[:1])
     store.write_record(plan(HP)[1], 80.0, EVALS)
     assert store.status(plan(HP)) == Status("in progress", 2, 11)
-    assert len(store.read_metrics()) == 1 and len(store.records()) == 2
+    assert len(store.tables.read_metrics()) == 1 and len(store.records()) == 2
 
 
 def test_run_status_counts_the_units_of_the_strategies_asked_for(tmp_path):

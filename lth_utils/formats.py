@@ -174,9 +174,8 @@ def write_mask(path: Path, mask: dict) -> None:
     """`masks/<unit>.npz`: each layer's boolean mask bit-packed (numpy.packbits, row-major)
     and compressed, LeNet's 266,200 weights in at most 33 KB; with the seeds, enough to
     rebuild the network's initialization and to analyse which weights survive."""
-    packed = {name: np.packbits(m.numpy().reshape(-1)) for name, m in mask.items()}
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **packed)
+    np.savez_compressed(buffer, **pack_bits(mask))
     atomic_write(path, buffer.getvalue())
 
 
@@ -192,6 +191,17 @@ def read_mask(path: Path, shapes: dict) -> dict:
     if set(arrays) != set(shapes) or any(
             arrays[n].dtype != np.uint8 or arrays[n].shape != (sizes[n],) for n in shapes):
         raise damaged(path, "not the masks of this network", "restore it from git")
+    return unpack_bits(arrays, shapes)
+
+
+def pack_bits(mask: dict) -> dict:
+    """Each layer's boolean mask as bytes, 8 weights to a byte (numpy.packbits, row-major):
+    {layer: uint8 array of ceil(size / 8)}, the form masks/ and frontier/ keep."""
+    return {name: np.packbits(m.numpy().reshape(-1)) for name, m in mask.items()}
+
+
+def unpack_bits(packed: dict, shapes: dict) -> dict:
+    """The inverse of `pack_bits`: boolean tensors of `shapes` ({layer: shape})."""
     return {name: torch.from_numpy(np.unpackbits(
-        arrays[name], count=int(np.prod(shape))).astype(bool)).reshape(shape)
+        packed[name], count=int(np.prod(shape))).astype(bool)).reshape(shape)
             for name, shape in shapes.items()}

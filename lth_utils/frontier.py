@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import shutil
 
-import numpy as np
 import torch
 
 from .errors import LTHError
 from .models import LotteryNet
-from .formats import check_tensors, damaged, layout, read_torch, save_torch
+from .formats import (check_tensors, damaged, layout, pack_bits, read_torch, save_torch,
+                      unpack_bits)
 from .store import Store
 from .strategies import Network, Unit, masked
 
@@ -55,7 +55,7 @@ def write_frontier(store: Store, net: Network, units: list, checkpoint) -> None:
         mask = ckpt["mask"]
         entry = {"format": FRONTIER_FORMAT, "science": net.hp.science(),
                  "strategy": unit.strategy, "trial": unit.trial, "round": unit.round,
-                 "mask": {n: torch.from_numpy(np.packbits(m.numpy())) for n, m in mask.items()},
+                 "mask": {n: torch.from_numpy(b) for n, b in pack_bits(mask).items()},
                  "trained": _unpruned(ckpt["trained"], mask)}
         if "rewind" in ckpt:
             entry["rewind"] = _unpruned(ckpt["rewind"], mask)
@@ -85,8 +85,7 @@ def read_entry(path, store: Store, net: Network) -> tuple:
     packed = {n: (size + 7) // 8 for n, size in net.sizes.items()}
     check_tensors(path, remedy, "mask", entry.get("mask"), {n: (k,) for n, k in
                                                             packed.items()}, torch.uint8)
-    mask = {n: torch.from_numpy(np.unpackbits(entry["mask"][n].numpy(), count=net.sizes[n])
-                                .astype(bool)).reshape(shape) for n, shape in net.shapes.items()}
+    mask = unpack_bits({n: b.numpy() for n, b in entry["mask"].items()}, net.shapes)
     _, shapes = layout(net.hp.arch, net.hp.dataset)
     unpruned = {**shapes, **{LotteryNet.weight_key(n): (int(m.sum()),) for n, m in mask.items()}}
     for part in ("trained",) + (("rewind",) if "rewind" in entry else ()):

@@ -179,7 +179,10 @@ class Build:
         from lth_utils.store import Store
         cells = [[c["cell_type"], "".join(c["source"])] for c in
                  json.loads((NOTEBOOKS_DIR / f"{name}.ipynb").read_text())["cells"]]
-        results = [p.read_bytes() for f in sorted(self.folders(name))
+        # and the preset's variants' runs (<arch>_<dataset>_<preset>_<variant>/, e.g. x/255),
+        # which the claims' sensitivity table reads beside the preset's own
+        variants = {f for f in self.results_dir.glob(f"*_{self.stem}_*") if f.is_dir()}
+        results = [p.read_bytes() for f in sorted(self.folders(name) | variants)
                    for p in Store(f).result_files() if p.is_file()]
         return digest(cells, self.parameters(name), self.preset_values,
                       *[p.read_bytes() for p in INPUT_CODE], *results)

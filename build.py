@@ -146,18 +146,17 @@ class Build:
         return self._experiments[name]
 
     def _resolve(self, name: str) -> list:
-        from lth_utils.run_data import hparams
+        from lth_utils.claims_report import run_folders
         from lth_utils.paper import FIGURE_2
+        from lth_utils.run_data import hparams
         from lth_utils.store import results_folder
         p = {**declared(name), **self.parameters(name)}
         if "run" in p:  # a notebook of committed files (anatomy): every run of the preset,
             from lth_utils.store import Store  # those the other notebooks train included
             found = {e[0]: e for other in NOTEBOOKS if "run" not in declared(other)
                      for e in self.experiments(other) if e[0] is not None}
-            for f in sorted(self.results_dir.glob(f"*_{self.stem}*")):
-                if (f.name.endswith(f"_{self.stem}") or f"_{self.stem}_" in f.name) and \
-                        Store(f).has_params and f not in found:
-                    found[f] = (f, Store(f).read_hparams(), None)
+            for f in run_folders(self.results_dir, self.stem):
+                found.setdefault(f, (f, Store(f).read_hparams(), None))
             return list(found.values())
         archs = p.get("architectures") or ([p["arch"]] if p.get("arch") else list(FIGURE_2))
         found = []
@@ -176,12 +175,13 @@ class Build:
 
     def inputs(self, name: str) -> str:
         """The hash of everything the notebook's output depends on."""
+        from lth_utils.claims_report import run_folders
         from lth_utils.store import Store
         cells = [[c["cell_type"], "".join(c["source"])] for c in
                  json.loads((NOTEBOOKS_DIR / f"{name}.ipynb").read_text())["cells"]]
-        # and the preset's variants' runs (<arch>_<dataset>_<preset>_<variant>/, e.g. x/255),
-        # which the claims' sensitivity table reads beside the preset's own
-        variants = {f for f in self.results_dir.glob(f"*_{self.stem}_*") if f.is_dir()}
+        # and the preset's variants' runs (e.g. x/255), which the claims' sensitivity table
+        # reads beside the preset's own
+        variants = set(run_folders(self.results_dir, self.stem))
         results = [p.read_bytes() for f in sorted(self.folders(name) | variants)
                    for p in Store(f).result_files() if p.is_file()]
         return digest(cells, self.parameters(name), self.preset_values,

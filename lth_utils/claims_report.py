@@ -9,6 +9,7 @@ shown in notebooks (`styled_table`), the report, the README and the command line
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 
@@ -139,9 +140,19 @@ def load_runs(results_dir, preset: str) -> dict:
 # Presets of the paper's protocol that vary one choice the paper leaves open (README,
 # "What does not reproduce"), each beside `paper` in the sensitivity table.
 VARIANTS = {"paper_scale": "normalization: x/255"}
+BASE = "paper"
 
 
-def sensitivity(results_dir, base: str = "paper", variants=VARIANTS) -> pd.DataFrame:
+def run_folders(results_dir, preset: str) -> list:
+    """The run folders (`<arch>_<dataset>_<preset>/` with a params.yaml recording `preset`)
+    of `preset` and, for the sensitivity table's base, of its variants (VARIANTS), sorted:
+    every run a build of `preset` reads or shows (the overview, the anatomy views)."""
+    presets = [preset, *VARIANTS] if preset == BASE else [preset]
+    return sorted(f for p in presets for f in Path(results_dir).glob(f"*_{p}")
+                  if Store(f).has_params and Store(f).read_hparams().preset == p)
+
+
+def sensitivity(results_dir, base: str = BASE, variants=VARIANTS) -> pd.DataFrame:
     """The claims of every network that a variant preset has results for, evaluated on the
     `base` run and on each variant's, side by side: one row per claim, for each preset its
     value (mean, min to max over trials) and verdict, after a first row per network with its

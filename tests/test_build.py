@@ -215,6 +215,31 @@ def test_parameters_follow_the_preset_and_what_each_notebook_declares():
     assert made("--preset", "smoke", "-p", "explore=true").parameters("anatomy")["explore"] is True
 
 
+def test_a_variant_run_is_an_input_of_its_base_presets_build_only(tmp_path):
+    """A build of `paper` reads its variants' runs too (the sensitivity table, the anatomy
+    views): a new round of the x/255 run makes the overview stale; a preset whose name a
+    variant's folder merely ends with reads nothing of it."""
+    import shutil
+    from lth_utils.claims_report import run_folders
+    results = tmp_path / "results"
+    for name in ("lenet_mnist_paper", "lenet_mnist_paper_scale"):
+        (results / name).mkdir(parents=True)
+        shutil.copy(REPO / "results" / name / "params.yaml", results / name)
+        (results / name / "summary.csv").write_text("round\n0\n")
+    b = script()
+    made = lambda preset: b.Build(b.parser().parse_args(  # noqa: E731
+        ["all", "--preset", preset, "--results-dir", str(results)]))
+    assert [f.name for f in run_folders(results, "paper")] == \
+        ["lenet_mnist_paper", "lenet_mnist_paper_scale"]
+    assert run_folders(results, "scale") == [] and run_folders(results, "quick") == []
+    assert {f.name for f in made("paper").folders("anatomy")} >= \
+        {"lenet_mnist_paper", "lenet_mnist_paper_scale"}
+    before = {p: made(p).inputs("overview") for p in ("paper", "quick")}
+    (results / "lenet_mnist_paper_scale" / "summary.csv").write_text("round\n0\n1\n")
+    after = {p: made(p).inputs("overview") for p in ("paper", "quick")}
+    assert after["paper"] != before["paper"] and after["quick"] == before["quick"]
+
+
 def test_report_without_results_leads_with_claims_not_run(tmp_path):
     """The front page of a build that has nothing yet: every claim "not run", the summary
     line, the claims table before the notebooks, each notebook "not built"."""

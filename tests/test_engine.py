@@ -213,6 +213,29 @@ def test_a_network_trains_to_the_same_bits_in_any_group(arch, dataset, steps, de
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("densities", [(1.0, 0.2, 0.17), (0.05, 0.03, 0.5)])
+def test_the_thread_count_does_not_change_a_networks_bits(densities, data_dir):
+    """One group trained on one thread and on two: the same weights and recorded numbers,
+    exactly, on the dense and the sparse path (what lets a long run change --threads on
+    resuming without changing its arithmetic; checked on this project's CPU)."""
+    before, got = torch.get_num_threads(), []
+    splits = small_splits("mnist", data_dir, 1200, torch.float32, held_out=1500)
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            net, results = stacked("lenet", "mnist",
+                                   networks("lenet", "mnist", 3, torch.float32, densities),
+                                   splits, 40, torch.float32, sparse_below=SPARSE_BELOW,
+                                   eval_every=20)
+            got.append(([r.evals for r in results], [net.export(j) for j in range(3)]))
+    finally:
+        torch.set_num_threads(before)
+    (evals_1, weights_1), (evals_2, weights_2) = got
+    assert evals_1 == evals_2
+    for one, two in zip(weights_1, weights_2):
+        assert all(torch.equal(one[key], two[key]) for key in one)
+
+
 @pytest.mark.parametrize("engine", ["reference", "stacked"])
 def test_an_interrupted_run_resumes_to_the_same_numbers(engine, data_dir, tmp_path):
     """`should_stop` stops a run at an iteration boundary as Ctrl-C does: its state is saved,

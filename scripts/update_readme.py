@@ -3,9 +3,10 @@
 
     python scripts/update_readme.py [--results results] [--readme README.md] [--check]
 
-For each `results/*_paper/` folder it first writes `metrics.csv.gz` from `metrics.csv` where
-the run left one (gzip level 9, no name or time stamp: the same CSV gives the same bytes), then
-replaces the text between these markers in the README:
+For each run folder of `paper` and of its variants (`claims_report.run_folders`) it first
+writes `metrics.csv.gz` from `metrics.csv` where the run left one (gzip level 9, no name or
+time stamp: the same CSV gives the same bytes), then replaces the text between these markers
+in the README:
 
     <!-- status: paper --> ... <!-- /status --> one paragraph: how far each run has come and
                                                  how many claims hold
@@ -33,8 +34,9 @@ PRESET = "paper"
 
 
 def compress_metrics(results_dir: Path) -> None:
-    for csv_path in sorted(results_dir.glob(f"*_{PRESET}*/metrics.csv")):
-        Tables(csv_path.parent).compress_metrics()
+    for folder in claims_report.run_folders(results_dir, PRESET):
+        if (folder / "metrics.csv").is_file():
+            Tables(folder).compress_metrics()
 
 
 def wall_hours(folder: Path) -> float:

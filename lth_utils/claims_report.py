@@ -152,19 +152,29 @@ def run_folders(results_dir, preset: str) -> list:
                   if Store(f).has_params and Store(f).read_hparams().preset == p)
 
 
+def variant_runs(results_dir, base: str = BASE, variants=VARIANTS) -> dict:
+    """{label: {network: Results}}: the `base` run (labelled '<base> (standardized)') and
+    each variant's (labelled as in `variants`), of the networks some variant has results
+    for; empty when none has."""
+    labels = {base: f"{base} (standardized)", **variants}
+    runs = {labels[p]: load_runs(results_dir, p) for p in labels}
+    networks = {n for p in variants for n in runs[labels[p]]}
+    return {label: {n: r for n, r in by_network.items() if n in networks}
+            for label, by_network in runs.items()} if networks else {}
+
+
 def sensitivity(results_dir, base: str = BASE, variants=VARIANTS) -> pd.DataFrame:
     """The claims of every network that a variant preset has results for, evaluated on the
     `base` run and on each variant's, side by side: one row per claim, for each preset its
     value (mean, min to max over trials) and verdict, after a first row per network with its
     dense networks' test accuracy at early stopping. Empty when no variant has results."""
-    variant_runs = {v: load_runs(results_dir, v) for v in variants}
-    networks = {n for runs in variant_runs.values() for n in runs}
+    by_label = variant_runs(results_dir, base, variants)
+    networks = {n for runs in by_label.values() for n in runs}
     claims = [c for c in load_claims() if c.network in networks]
     if not claims:
         return pd.DataFrame()
     table, dense = None, {}
-    for preset, label in {base: f"{base} (standardized)", **variants}.items():
-        runs = load_runs(results_dir, preset)
+    for label, runs in by_label.items():
         shown = claims_table(evaluate_claims(runs, claims)).assign(
             id=[c.id for c in claims])
         value = shown["this run"].where(shown["this run"] != "", "-")

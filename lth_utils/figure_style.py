@@ -148,13 +148,14 @@ def count_phrase(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
-def strategy_phrase(results_list, strategies=None) -> str:
+def strategy_phrase(results_list, strategies=None, colors: bool = True) -> str:
     """'winning ticket (blue solid) vs. reinit (red dashed)': the strategies of `strategies`
-    (default: all) that have networks in any of `results_list`, with their line's look."""
+    (default: all) that have networks in any of `results_list`, with their line's look
+    ('solid', 'dashed' only without `colors`: a figure coloured by network or run)."""
     shown = [s for s in STRATEGY_LABELS
              if any(s in drawn(r, strategies) for r in results_list)]
     return (" vs. " if len(shown) == 2 else ", ").join(
-        f"{SHORT_NAMES[s]} ({_line_word(s)})" for s in shown)
+        f"{SHORT_NAMES[s]} ({_line_word(s, colors)})" for s in shown)
 
 
 def trials_phrase(results_list) -> str:
@@ -164,15 +165,18 @@ def trials_phrase(results_list) -> str:
             f"mean of {' or '.join(map(str, counts))} trials, error bars min-max")
 
 
-def figure_title(results_list, strategies=None, subject: str = "", trials: bool = True) -> str:
+def figure_title(results_list, strategies=None, subject: str = "", trials: bool = True,
+                 colors: bool = True) -> str:
     """'<networks> on <dataset>[, subject]: <strategy_phrase>, <trials_phrase>; preset paper',
     from the results themselves (the strategies only when `strategies` is given, the trials
-    unless `trials=False`)."""
+    unless `trials=False`; the lines' colours unless `colors=False`)."""
     results_list = list(results_list)
     by_dataset = {}
     for r in results_list:
-        by_dataset.setdefault(DATASET_NAMES[r.hp.dataset], []).append(ARCH_NAMES[r.hp.arch])
-    parts = [strategy_phrase(results_list, strategies)] if strategies is not None else []
+        names = by_dataset.setdefault(DATASET_NAMES[r.hp.dataset], [])
+        names += [ARCH_NAMES[r.hp.arch]] if ARCH_NAMES[r.hp.arch] not in names else []
+    parts = [strategy_phrase(results_list, strategies, colors)] if strategies is not None \
+        else []
     parts += [trials_phrase(results_list)] if trials else []
     presets = sorted({r.hp.preset for r in results_list})
     head = ", ".join(f"{' / '.join(names)} on {dataset}" for dataset, names in by_dataset.items())
@@ -183,13 +187,15 @@ def figure_title(results_list, strategies=None, subject: str = "", trials: bool 
 # The names of the strategies' colours (matplotlib's tab10), for titles.
 COLOR_NAMES = {"#1f77b4": "blue", "#ff7f0e": "orange", "#2ca02c": "green", "#d62728": "red",
                "#9467bd": "purple", "#8c564b": "brown", "#7f7f7f": "grey"}
+SERIES_COLORS = tuple(COLOR_NAMES)  # one per run, in order, where a figure colours by run
 
 
-def _line_word(strategy: str) -> str:
-    """'blue solid': how a strategy's line looks (two strategies may share a line style)."""
+def _line_word(strategy: str, color: bool = True) -> str:
+    """'blue solid' (or 'solid'): how a strategy's line looks (two strategies may share a
+    line style)."""
     style = STRATEGY_STYLE[strategy]
     line = {"-": "solid", "--": "dashed", "-.": "dash-dot"}[style["linestyle"]]
-    return f"{COLOR_NAMES.get(style['color'], style['color'])} {line}"
+    return f"{COLOR_NAMES.get(style['color'], style['color'])} {line}" if color else line
 
 
 # --- saving and showing ---------------------------------------------------------------------

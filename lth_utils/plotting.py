@@ -56,22 +56,25 @@ def pm_figure(results: Results, values, strategies=None, title: str | None = Non
 
 
 def arch_figure(results_list, values, strategies=("winning_ticket", "random_reinit"),
-                title: str | None = None, panel_width: float = 5.2, height: float = 4.0):
+                title: str | None = None, panel_width: float = 5.2, height: float = 4.0,
+                series=None):
     """Figure 5: several architectures, one color each; winning tickets solid, random
     reinitialization dashed (each drawn only where it has networks). One panel per summary
-    value; the title defaults to `figure_title` with the line styles drawn."""
+    value; the title defaults to `figure_title` with the line styles drawn. `series`, one
+    (name, color) per results, names and colours the lines instead of the architecture
+    (e.g. one network under two presets)."""
     results_list = list(results_list)
+    series = series or [(ARCH_NAMES[r.hp.arch], ARCH_COLORS[r.hp.arch]) for r in results_list]
     with paper_style():
         fig, axes = plt.subplots(1, len(values), figsize=(panel_width * len(values), height),
                                  squeeze=False)
         for ax, value in zip(axes[0], values):
             pms = []
-            for r in results_list:
-                name = ARCH_NAMES[r.hp.arch]
+            for r, (name, color) in zip(results_list, series):
                 for s in drawn(r, strategies):
                     agg = aggregate(r.summary[r.summary["strategy"] == s], value)
                     pms.extend(agg["pm"])
-                    style = dict(STRATEGY_STYLE[s], color=ARCH_COLORS[r.hp.arch])
+                    style = dict(STRATEGY_STYLE[s], color=color)
                     label = name if s == "winning_ticket" else f"{name} ({SHORT_NAMES[s]})"
                     _errorbar(ax, agg["pm"], agg, label=label, zorder=ZORDER.get(s, 3),
                               **style)
@@ -84,7 +87,7 @@ def arch_figure(results_list, values, strategies=("winning_ticket", "random_rein
             ax.set_ylabel(label)
             if "accuracy" in value:
                 accuracy_axis(ax)
-        suptitle(fig, title or figure_title(results_list, strategies))
+        suptitle(fig, title or figure_title(results_list, strategies, colors=False))
         fig.tight_layout()
         figure_legend(fig, axes[0])
     return fig

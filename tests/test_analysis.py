@@ -125,9 +125,18 @@ def test_titles_and_legends_name_only_the_strategies_drawn_with_trials_and_prese
                          arch="conv2")
     fig = plotting.arch_figure([tickets], ["early_stop_iteration"])
     title = fig._suptitle.get_text().replace("\n", " ")
-    assert title == "Conv-2 on CIFAR-10: winning ticket (blue solid), mean of 2 trials, error bars " \
+    # coloured by network, so the title names line styles only
+    assert title == "Conv-2 on CIFAR-10: winning ticket (solid), mean of 2 trials, error bars " \
                     "min-max; preset smoke"
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["Conv-2"]
+    both = results_of(summary_rows())
+    fig = plotting.arch_figure([both, both], ["early_stop_iteration"],
+                               series=[("standardized", "#1f77b4"), ("x/255", "#ff7f0e")])
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "standardized", "standardized (reinit)", "x/255", "x/255 (reinit)"]
+    assert [line.get_color() for line in fig.axes[0].get_lines()[::3]] == [
+        "#1f77b4", "#1f77b4", "#ff7f0e", "#ff7f0e"]  # each errorbar: line, two caps
+    assert fig._suptitle.get_text().startswith("LeNet-300-100 on MNIST: winning ticket")
     both = results_of(summary_rows())
     assert (figure_style.strategy_phrase([both])
             == "winning ticket (blue solid) vs. reinit (red dashed)")

@@ -210,9 +210,14 @@ def write_folder(results, preset, rows, **changes):
 def test_sensitivity_puts_each_claim_on_both_runs_side_by_side(tmp_path):
     assert claims_report.sensitivity(tmp_path).empty  # no variant run: no table
     write_folder(tmp_path, "paper", DENSE + ROUND7)
+    assert claims_report.variant_runs(tmp_path) == {}  # the base run alone is no comparison
     scale = [(s, t, r, pm, it, acc + 0.01) for s, t, r, pm, it, acc in DENSE + ROUND7
              if s == "winning_ticket"]
     write_folder(tmp_path, "paper_scale", scale, normalization="scale")
+    runs = claims_report.variant_runs(tmp_path)
+    assert {label: {n: r.hp.normalization for n, r in by.items()} for label, by in runs.items()} \
+        == {"paper (standardized)": {"lenet": "standardize"},
+            "normalization: x/255": {"lenet": "scale"}}
     table = claims_report.sensitivity(tmp_path).set_index("id")
     assert set(table["network"]) == {"LeNet-300-100"}  # only the networks a variant ran
     assert list(table.columns) == ["network", "paper", "paper (standardized)",

@@ -61,6 +61,17 @@ class Claim:
               "below": lambda: value < self.paper}[self.check]()
         return "holds" if ok else "does not hold"
 
+    def settled(self, value: float) -> bool:
+        """Whether `value`, the smallest or largest gain over the rounds run so far (a partial
+        `min_` or `max_` measure), already decides the verdict: more rounds can only lower a
+        minimum or raise a maximum, so a minimum that fails `above` (or meets `below`) and a
+        maximum that meets `above` (or fails `below`) stay so. A `within` check never is."""
+        if self.check == "within":
+            return False
+        holds = self.verdict(value) == "holds"
+        return (self.check == "above") == (holds if self.measure["name"].startswith("max_")
+                                          else not holds)
+
 
 def _claim(entry, where: str) -> Claim:
     if not isinstance(entry, dict):
@@ -124,7 +135,8 @@ class Measured:
     trials: int
     pm: float          # the Pm it was measured at
     note: str = ""
-    partial: bool = False  # the run has not reached the claim's Pm yet: no verdict
+    partial: bool = False  # the run has not reached the claim's Pm yet: no verdict, unless
+    #                        the rounds so far already decide it (`Claim.settled`)
 
 
 def _per_trial(summary: pd.DataFrame, strategy: str, round_: int, column: str) -> pd.Series:

@@ -1,7 +1,7 @@
 """The paper's claims evaluated on results: verdicts, the tables and the notes beside them.
 
 A claim's verdict is "holds", "does not hold" or "not run" (no results for the network, or no
-round near the claim's Pm). A claim is never adjusted to the results: a run that deviates from
+round near the claim's Pm, unless the rounds so far already decide it: `Claim.settled`). A claim is never adjusted to the results: a run that deviates from
 the paper's protocol says so beside the table (`deviations`, `protocol_note`). The table is
 shown in notebooks (`styled_table`), the report, the README and the command line (`markdown`);
 `sensitivity` sets a variant preset's verdicts beside the paper run's.
@@ -70,8 +70,10 @@ def evaluate_claims(results: dict, claims: list | None = None) -> pd.DataFrame:
         if isinstance(got, Measured):
             row.update(value=got.value, low=got.low, high=got.high, trials=got.trials)
             row["at Pm (%)"] = round(got.pm, 1)
-            if not got.partial:
+            if not got.partial or claim.settled(got.value):
                 row["verdict"] = claim.verdict(got.value)
+            if got.partial and claim.settled(got.value):
+                row["note"] += "; more rounds cannot change the verdict"
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -110,12 +110,39 @@ def test_staying_above_dense_needs_rounds_down_to_the_claims_pm():
                      0.0, "above")
     partial = claims.measure(c, summary(rows))
     assert partial.value == pytest.approx(1.0) and "only Pm 64.0%" in partial.note
-    assert partial.partial
+    assert partial.partial and not c.settled(partial.value)  # later rounds may still fall
     rows += [("winning_ticket", 0, 3, 1.9, 700, 0.55)]               # Pm 1.9%: not counted
     full = claims.measure(c, summary(rows))
     assert full.value == pytest.approx(1.0) and not full.partial
     assert full.note == "the smallest gain over the rounds with Pm > 2%"
     assert c.verdict(full.value) == "holds"
+
+
+@pytest.mark.parametrize("name,check,value,settled", [
+    ("min_accuracy_gain", "above", -0.1, True),   # a minimum only falls: fails for good
+    ("min_accuracy_gain", "above", 0.1, False),
+    ("min_accuracy_gain", "below", -0.1, True),   # already below: stays below
+    ("max_accuracy_gain", "above", 0.1, True),    # a maximum only rises: holds for good
+    ("max_accuracy_gain", "above", -0.1, False),
+    ("max_accuracy_gain", "below", 0.1, True),
+    ("max_accuracy_gain", "within", 0.0, False)])
+def test_a_partial_extreme_decides_a_one_sided_claim_only_where_more_rounds_cannot(
+        name, check, value, settled):
+    c = claims.Claim("x", "lenet", "q", "w", {"name": name, "pm_above": 2.9}, 0.0, check,
+                     0.3 if check == "within" else None)
+    assert c.settled(value) is settled
+
+
+def test_a_run_already_below_dense_fails_staying_above_dense_before_reaching_its_pm():
+    """lenet-above-dense-2.9 on a run that has reached only Pm 80%, with the winning
+    tickets below their dense networks there: "does not hold", said to be final."""
+    rows = [("winning_ticket", t, r, pm, 1000, acc - 0.001 * r)
+            for t, acc in ((0, 0.98), (1, 0.981)) for r, pm in ((0, 100.0), (1, 80.0))]
+    table = claims_report.evaluate_claims(lenet(rows), claims.load_claims()).set_index("id")
+    row = table.loc["lenet-above-dense-2.9"]
+    assert row["verdict"] == "does not hold" and row["value"] == pytest.approx(-0.1)
+    assert row["note"].endswith("so far; more rounds cannot change the verdict")
+    assert table.loc["lenet-final-accuracy-gain", "verdict"] == "not run"  # within: open
 
 
 def test_the_largest_gain_at_the_end_of_training_reads_the_final_accuracy():

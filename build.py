@@ -180,8 +180,9 @@ class Build:
         cells = [[c["cell_type"], "".join(c["source"])] for c in
                  json.loads((NOTEBOOKS_DIR / f"{name}.ipynb").read_text())["cells"]]
         # and the preset's variants' runs (e.g. x/255), which the claims' sensitivity table
-        # reads beside the preset's own
-        variants = set(run_folders(self.results_dir, self.stem))
+        # reads beside the preset's own; not the preset's other folders, which another
+        # notebook may be training while this one runs
+        variants = set(run_folders(self.results_dir, self.stem, own=False))
         results = [p.read_bytes() for f in sorted(self.folders(name) | variants)
                    for p in Store(f).result_files() if p.is_file()]
         return digest(cells, self.parameters(name), self.preset_values,

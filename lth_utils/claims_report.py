@@ -145,11 +145,12 @@ VARIANTS = {"paper_scale": "normalization: x/255"}
 BASE = "paper"
 
 
-def run_folders(results_dir, preset: str) -> list:
+def run_folders(results_dir, preset: str, own: bool = True) -> list:
     """The run folders (`<arch>_<dataset>_<preset>/` with a params.yaml recording `preset`)
     of `preset` and, for the sensitivity table's base, of its variants (VARIANTS), sorted:
-    every run a build of `preset` reads or shows (the overview, the anatomy views)."""
-    presets = [preset, *VARIANTS] if preset == BASE else [preset]
+    every run a build of `preset` reads or shows (the overview, the anatomy views). Without
+    `own`, the variants' only."""
+    presets = ([preset] if own else []) + (list(VARIANTS) if preset == BASE else [])
     return sorted(f for p in presets for f in Path(results_dir).glob(f"*_{p}")
                   if Store(f).has_params and Store(f).read_hparams().preset == p)
 

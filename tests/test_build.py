@@ -232,12 +232,19 @@ def test_a_variant_run_is_an_input_of_its_base_presets_build_only(tmp_path):
     assert [f.name for f in run_folders(results, "paper")] == \
         ["lenet_mnist_paper", "lenet_mnist_paper_scale"]
     assert run_folders(results, "scale") == [] and run_folders(results, "quick") == []
+    assert [f.name for f in run_folders(results, "paper", own=False)] == \
+        ["lenet_mnist_paper_scale"]
     assert {f.name for f in made("paper").folders("anatomy")} >= \
         {"lenet_mnist_paper", "lenet_mnist_paper_scale"}
     before = {p: made(p).inputs("overview") for p in ("paper", "quick")}
     (results / "lenet_mnist_paper_scale" / "summary.csv").write_text("round\n0\n1\n")
     after = {p: made(p).inputs("overview") for p in ("paper", "quick")}
     assert after["paper"] != before["paper"] and after["quick"] == before["quick"]
+    # a notebook that does not read a folder of its own preset is not made stale by it
+    # (another notebook of the build may be training there while this one runs)
+    conv = made("paper").inputs("conv")
+    (results / "lenet_mnist_paper" / "summary.csv").write_text("round\n0\n1\n")
+    assert made("paper").inputs("conv") == conv
 
 
 def test_report_without_results_leads_with_claims_not_run(tmp_path):

@@ -1,8 +1,9 @@
 """The paper's claims evaluated on results: verdicts, the tables and the notes beside them.
 
 A claim's verdict is "holds", "does not hold" or "not run" (no results for the network, or no
-round near the claim's Pm, unless the rounds so far already decide it: `Claim.settled`). A claim is never adjusted to the results: a run that deviates from
-the paper's protocol says so beside the table (`deviations`, `protocol_note`). The table is
+round near the claim's Pm, unless the rounds so far already decide it: `Claim.settled`). A
+claim is never adjusted to the results: a run that deviates from the paper's protocol says so
+beside the table (`deviations`, `protocol_note`). The table is
 shown in notebooks (`styled_table`), the report, the README and the command line (`markdown`);
 `sensitivity` sets a variant preset's verdicts beside the paper run's.
 """
@@ -70,9 +71,10 @@ def evaluate_claims(results: dict, claims: list | None = None) -> pd.DataFrame:
         if isinstance(got, Measured):
             row.update(value=got.value, low=got.low, high=got.high, trials=got.trials)
             row["at Pm (%)"] = round(got.pm, 1)
-            if not got.partial or claim.settled(got.value):
+            settled = got.partial and claim.settled(got.value)
+            if not got.partial or settled:
                 row["verdict"] = claim.verdict(got.value)
-            if got.partial and claim.settled(got.value):
+            if settled:
                 row["note"] += "; more rounds cannot change the verdict"
         rows.append(row)
     return pd.DataFrame(rows)
@@ -166,12 +168,14 @@ def variant_runs(results_dir, base: str = BASE, variants=VARIANTS) -> dict:
             for label, by_network in runs.items()} if networks else {}
 
 
-def sensitivity(results_dir, base: str = BASE, variants=VARIANTS) -> pd.DataFrame:
+def sensitivity(results_dir, base: str = BASE, variants=VARIANTS,
+                by_label: dict | None = None) -> pd.DataFrame:
     """The claims of every network that a variant preset has results for, evaluated on the
     `base` run and on each variant's, side by side: one row per claim, for each preset its
     value (mean, min to max over trials) and verdict, after a first row per network with its
-    dense networks' test accuracy at early stopping. Empty when no variant has results."""
-    by_label = variant_runs(results_dir, base, variants)
+    dense networks' test accuracy at early stopping. Empty when no variant has results.
+    `by_label`: the runs `variant_runs` gives, where already loaded."""
+    by_label = variant_runs(results_dir, base, variants) if by_label is None else by_label
     networks = {n for runs in by_label.values() for n in runs}
     claims = [c for c in load_claims() if c.network in networks]
     if not claims:

@@ -59,7 +59,7 @@ class Hparams:
     eval_every: int = paper.EVAL_EVERY
     eval_limit: int = 0            # evaluate on the first N examples of each split; 0: all
     validation_size: int = paper.VALIDATION_SIZE
-    normalization: str = "standardize"
+    normalization: str = dataclasses.field(kw_only=True)  # paper.NORMALIZATION[dataset]
     precision: str = "float32"     # "tf32" (CUDA) or "bfloat16" autocast: faster, not the paper's
     seed: int = 0
 
@@ -67,11 +67,13 @@ class Hparams:
     def paper(cls, arch: str, dataset: str | None = None) -> Hparams:
         """The paper's protocol for `arch` (Figure 2), on its paper dataset unless given."""
         spec = paper.architecture(arch)
-        return cls(arch=arch, dataset=dataset or spec.dataset, iterations=spec.iterations,
+        dataset = dataset or spec.dataset
+        return cls(arch=arch, dataset=dataset, iterations=spec.iterations,
                    learning_rate=spec.learning_rate, batch_size=spec.batch_size,
                    rounds=spec.rounds, prune_rate_conv=spec.prune_rate_conv,
                    prune_rate_fc=spec.prune_rate_fc, prune_rate_output=spec.prune_rate_output,
-                   datasets=(spec.dataset,))
+                   datasets=(spec.dataset,),
+                   normalization=paper.NORMALIZATION.get(dataset, ""))  # unknown: _check refuses
 
     @model_validator(mode="wrap")
     @classmethod

@@ -12,8 +12,9 @@ file) is one LTHError naming it and what to do.
 
 Paper, Section 2 / Appendix G: 5,000 training examples are held out as a validation set (here
 chosen by a fixed seed, the same for every trial). The paper does not state an input
-normalization; the default here standardizes each channel by the mean and standard deviation
-of the training split (`normalization="standardize"`); "scale" maps pixels to [0, 1] only.
+normalization: "standardize" subtracts the training split's mean and divides by its standard
+deviation, per channel; "scale" maps pixels to [0, 1] only (x/255). The default for each dataset
+is paper.NORMALIZATION (the README's Faithfulness section says why).
 """
 import functools
 import gzip
@@ -29,7 +30,7 @@ import torch
 
 from .download import CIFAR10_FILES, fetch_cifar10, fetch_mnist
 from .errors import LTHError
-from .paper import dataset_shape
+from .paper import NORMALIZATION, VALIDATION_SIZE, dataset_shape
 
 SPLIT_SEED = 0
 NORMALIZATIONS = ("standardize", "scale")
@@ -194,9 +195,12 @@ class Splits:
         return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
 
 
-def load_splits(dataset: str, data_dir=None, validation_size: int = 5_000,
-                normalization: str = "standardize", device="cpu") -> Splits:
-    """The dataset with `validation_size` training examples held out by a fixed seed."""
+def load_splits(dataset: str, data_dir=None, validation_size: int = VALIDATION_SIZE,
+                normalization: str | None = None, device="cpu") -> Splits:
+    """The dataset with `validation_size` training examples held out by a fixed seed, normalized
+    as `normalization` says (None: the dataset's default, paper.NORMALIZATION)."""
+    dataset_shape(dataset)  # an unknown dataset: one line
+    normalization = NORMALIZATION[dataset] if normalization is None else normalization
     if normalization not in NORMALIZATIONS:
         raise LTHError(f"unknown normalization {normalization!r}; "
                        f"choose one of {', '.join(NORMALIZATIONS)}")

@@ -131,5 +131,7 @@ def resolve(arch: str = "lenet", dataset: str | None = None, preset: str = "pape
     if unknown:
         raise LTHError(f"unknown parameter {unknown[0]!r}; known: "
                        f"{', '.join(sorted(OVERRIDABLE))}")
-    return dataclasses.replace(base, dataset=dataset or base.dataset, preset=Path(preset).stem,
-                               **values)
+    dataset = dataset or base.dataset
+    paper.dataset_shape(dataset)  # an unknown dataset: one line, before its defaults are read
+    return dataclasses.replace(base, dataset=dataset, preset=Path(preset).stem,
+                               **{"normalization": paper.NORMALIZATION[dataset], **values})

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from lth_utils.config import OVERRIDABLE, STRATEGIES, Hparams, prunable_layers
 from lth_utils.errors import LTHError
+from lth_utils import paper
 from lth_utils.paper import FIGURE_2
 from lth_utils.presets import (CLAIMS_FILE, PRESETS_DIR, available_presets, read_preset,
                                resolve)
@@ -246,6 +247,21 @@ def test_preset_can_allow_another_dataset(tmp_path):
     assert resolve("conv2", preset=path).dataset == "cifar10"  # the default stays the paper's
     with pytest.raises(LTHError, match="conv4 is not trained on mnist"):
         resolve("conv4", "mnist", preset=path)  # only conv2 was widened
+
+
+def test_normalization_defaults_to_the_datasets_own(tmp_path, monkeypatch):
+    """The default normalization is the dataset's (paper.NORMALIZATION), also where a preset
+    lets an architecture train on another dataset; a preset's or a flag's value wins."""
+    monkeypatch.setattr(paper, "NORMALIZATION", {"mnist": "scale", "cifar10": "standardize"})
+    assert Hparams.paper("lenet").normalization == "scale"
+    assert Hparams.paper("conv2").normalization == "standardize"
+    path = write_preset(tmp_path, "architectures: {conv2: {datasets: [cifar10, mnist]}}\n")
+    assert resolve("conv2", "mnist", preset=path).normalization == "scale"
+    assert resolve("conv2", preset=path).normalization == "standardize"
+    assert resolve("lenet", preset="paper_scale").normalization == "scale"
+    assert resolve("lenet", normalization="standardize").normalization == "standardize"
+    pinned = write_preset(tmp_path, "normalization: standardize\n")
+    assert resolve("lenet", preset=pinned).normalization == "standardize"
 
 
 def test_science_leaves_out_bookkeeping():

@@ -59,7 +59,7 @@ class Hparams:
     eval_every: int = paper.EVAL_EVERY
     eval_limit: int = 0            # evaluate on the first N examples of each split; 0: all
     validation_size: int = paper.VALIDATION_SIZE
-    normalization: str = dataclasses.field(kw_only=True)  # paper.NORMALIZATION[dataset]
+    normalization: str = dataclasses.field(kw_only=True)  # paper.normalization(dataset)
     precision: str = "float32"     # "tf32" (CUDA) or "bfloat16" autocast: faster, not the paper's
     seed: int = 0
 
@@ -73,7 +73,7 @@ class Hparams:
                    rounds=spec.rounds, prune_rate_conv=spec.prune_rate_conv,
                    prune_rate_fc=spec.prune_rate_fc, prune_rate_output=spec.prune_rate_output,
                    datasets=(spec.dataset,),
-                   normalization=paper.NORMALIZATION.get(dataset, ""))  # unknown: _check refuses
+                   normalization=paper.normalization(dataset))
 
     @model_validator(mode="wrap")
     @classmethod

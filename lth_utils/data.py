@@ -30,7 +30,8 @@ import torch
 
 from .download import CIFAR10_FILES, fetch_cifar10, fetch_mnist
 from .errors import LTHError
-from .paper import NORMALIZATION, VALIDATION_SIZE, dataset_shape
+from .paper import VALIDATION_SIZE, dataset_shape
+from .paper import normalization as default_normalization
 
 SPLIT_SEED = 0
 NORMALIZATIONS = ("standardize", "scale")
@@ -199,8 +200,7 @@ def load_splits(dataset: str, data_dir=None, validation_size: int = VALIDATION_S
                 normalization: str | None = None, device="cpu") -> Splits:
     """The dataset with `validation_size` training examples held out by a fixed seed, normalized
     as `normalization` says (None: the dataset's default, paper.NORMALIZATION)."""
-    dataset_shape(dataset)  # an unknown dataset: one line
-    normalization = NORMALIZATION[dataset] if normalization is None else normalization
+    normalization = default_normalization(dataset) if normalization is None else normalization
     if normalization not in NORMALIZATIONS:
         raise LTHError(f"unknown normalization {normalization!r}; "
                        f"choose one of {', '.join(NORMALIZATIONS)}")

@@ -72,3 +72,9 @@ def dataset_shape(name: str) -> tuple:
     if name not in DATASETS:
         raise LTHError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     return DATASETS[name]
+
+
+def normalization(dataset: str) -> str:
+    """This project's default normalization for `dataset` (NORMALIZATION), or a one-line error."""
+    dataset_shape(dataset)
+    return NORMALIZATION[dataset]

@@ -132,6 +132,5 @@ def resolve(arch: str = "lenet", dataset: str | None = None, preset: str = "pape
         raise LTHError(f"unknown parameter {unknown[0]!r}; known: "
                        f"{', '.join(sorted(OVERRIDABLE))}")
     dataset = dataset or base.dataset
-    paper.dataset_shape(dataset)  # an unknown dataset: one line, before its defaults are read
     return dataclasses.replace(base, dataset=dataset, preset=Path(preset).stem,
-                               **{"normalization": paper.NORMALIZATION[dataset], **values})
+                               **{"normalization": paper.normalization(dataset), **values})

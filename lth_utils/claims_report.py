@@ -17,7 +17,7 @@ import pandas as pd
 from .analysis import markdown_table
 from .claims import Measured, load_claims, measure
 from .config import Hparams
-from .paper import CONTROLS_PER_POINT, FIGURE_2
+from .paper import CONTROLS_PER_POINT, FIGURE_2, NORMALIZATIONS
 from .run_data import ARCH_NAMES, load_results
 from .store import Store, results_folder
 
@@ -143,7 +143,7 @@ def load_runs(results_dir, preset: str) -> dict:
 
 # Presets of the paper's protocol that vary one choice the paper leaves open (README,
 # "What does not reproduce"), each beside `paper` in the sensitivity table.
-VARIANTS = {"paper_scale": "normalization: x/255"}
+VARIANTS = ("paper_scale",)
 BASE = "paper"
 
 
@@ -158,14 +158,20 @@ def run_folders(results_dir, preset: str, own: bool = True) -> list:
 
 
 def variant_runs(results_dir, base: str = BASE, variants=VARIANTS) -> dict:
-    """{label: {network: Results}}: the `base` run (labelled '<base> (standardized)') and
-    each variant's (labelled as in `variants`), of the networks some variant has results
-    for; empty when none has."""
-    labels = {base: f"{base} (standardized)", **variants}
-    runs = {labels[p]: load_runs(results_dir, p) for p in labels}
-    networks = {n for p in variants for n in runs[labels[p]]}
-    return {label: {n: r for n, r in by_network.items() if n in networks}
-            for label, by_network in runs.items()} if networks else {}
+    """{label: {network: Results}}: the `base` run and each variant's, of the networks some
+    variant has results for, each labelled by its preset and input normalization, e.g.
+    'paper (standardized)'; empty when no variant has results."""
+    runs = {p: load_runs(results_dir, p) for p in (base, *variants)}
+    networks = {n for p in variants for n in runs[p]}
+    kept = {p: {n: r for n, r in by.items() if n in networks} for p, by in runs.items()}
+    return {run_label(p, by): by for p, by in kept.items()} if networks else {}
+
+
+def run_label(preset: str, runs: dict) -> str:
+    """`preset` and the input normalization of its `runs` ({network: Results}), e.g.
+    'paper_scale (x/255)'; the preset alone when it has no runs."""
+    names = sorted({NORMALIZATIONS[r.hp.normalization] for r in runs.values()})
+    return f"{preset} ({', '.join(names)})" if names else preset
 
 
 def sensitivity(results_dir, base: str = BASE, variants=VARIANTS,

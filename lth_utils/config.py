@@ -179,7 +179,7 @@ def _choices(what: str, value, allowed) -> LTHError:
 
 def _check(hp: Hparams) -> None:
     """Names, ranges and cross-field rules, each failure one LTHError line."""
-    from .data import EXPECTED, NORMALIZATIONS  # imports torch: only when validating
+    from .data import EXPECTED  # imports torch: only when validating
     from .evaluation import PRECISIONS
 
     paper.architecture(hp.arch)
@@ -197,8 +197,8 @@ def _check(hp: Hparams) -> None:
         raise LTHError(f"strategies names {', '.join(twice)} more than once")
     if hp.precision not in PRECISIONS:
         raise _choices("precision", hp.precision, PRECISIONS)
-    if hp.normalization not in NORMALIZATIONS:
-        raise _choices("normalization", hp.normalization, NORMALIZATIONS)
+    if hp.normalization not in paper.NORMALIZATIONS:
+        raise _choices("normalization", hp.normalization, paper.NORMALIZATIONS)
     for name in ("iterations", "batch_size", "trials", "eval_every", "validation_size"):
         if getattr(hp, name) < 1:
             raise LTHError(f"{name} must be at least 1, not {getattr(hp, name)}")

@@ -30,11 +30,10 @@ import torch
 
 from .download import CIFAR10_FILES, fetch_cifar10, fetch_mnist
 from .errors import LTHError
-from .paper import VALIDATION_SIZE, dataset_shape
+from .paper import NORMALIZATIONS, VALIDATION_SIZE, dataset_shape
 from .paper import normalization as default_normalization
 
 SPLIT_SEED = 0
-NORMALIZATIONS = ("standardize", "scale")
 
 EXPECTED = {"mnist": (60_000, 10_000), "cifar10": (50_000, 10_000)}
 

@@ -54,9 +54,11 @@ DATASETS = {
     "cifar10": (3, 32, 32, 10),
 }
 
-# The paper does not state its input normalization (README: Faithfulness). This project's
-# default for each dataset, a value of Hparams.normalization: "standardize" (each channel by
-# the training split's mean and standard deviation) or "scale" (pixels to [0, 1], x/255).
+# The paper does not state its input normalization (README: Faithfulness). The values of
+# Hparams.normalization, with the names tables and figures give them: "standardize" (each
+# channel by the training split's mean and standard deviation) or "scale" (pixels to [0, 1]).
+NORMALIZATIONS = {"standardize": "standardized", "scale": "x/255"}
+# This project's default for each dataset.
 NORMALIZATION = {"mnist": "standardize", "cifar10": "standardize"}
 
 

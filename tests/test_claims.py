@@ -244,16 +244,19 @@ def test_sensitivity_puts_each_claim_on_both_runs_side_by_side(tmp_path):
     runs = claims_report.variant_runs(tmp_path)
     assert {label: {n: r.hp.normalization for n, r in by.items()} for label, by in runs.items()} \
         == {"paper (standardized)": {"lenet": "standardize"},
-            "normalization: x/255": {"lenet": "scale"}}
+            "paper_scale (x/255)": {"lenet": "scale"}}
+    # the labels come from each run's own normalization, whichever preset is the base
+    assert list(claims_report.variant_runs(tmp_path, base="paper_scale", variants=("paper",))) \
+        == ["paper_scale (x/255)", "paper (standardized)"]
     table = claims_report.sensitivity(tmp_path).set_index("id")
     assert set(table["network"]) == {"LeNet-300-100"}  # only the networks a variant ran
     assert list(table.columns) == ["network", "paper", "paper (standardized)",
-                                   "normalization: x/255"]
+                                   "paper_scale (x/255)"]
     dense = table.loc["dense-accuracy"]
-    assert (dense["paper (standardized)"], dense["normalization: x/255"]) == \
+    assert (dense["paper (standardized)"], dense["paper_scale (x/255)"]) == \
         ("98.10 (98.00 to 98.20) %", "99.10 (99.00 to 99.20) %")
     row = table.loc["lenet-speedup-vs-reinit"]
     assert row["paper (standardized)"] == "2.00 (1.67 to 2.50) x: holds"
-    assert row["normalization: x/255"] == "-: not run"  # no random reinit in that run
-    assert table.loc["lenet-early-stop-21", "normalization: x/255"] == \
+    assert row["paper_scale (x/255)"] == "-: not run"  # no random reinit in that run
+    assert table.loc["lenet-early-stop-21", "paper_scale (x/255)"] == \
         "2.20 (2.00 to 2.50) x: does not hold"

@@ -154,7 +154,7 @@ def run_folders(results_dir, preset: str, own: bool = True) -> list:
     `own`, the variants' only."""
     presets = ([preset] if own else []) + (list(VARIANTS) if preset == BASE else [])
     return sorted(f for p in presets for f in Path(results_dir).glob(f"*_{p}")
-                  if Store(f).has_params and Store(f).read_hparams().preset == p)
+                  if (store := Store(f)).has_params and store.read_hparams().preset == p)
 
 
 def variant_runs(results_dir, base: str = BASE, variants=VARIANTS) -> dict:

@@ -7,10 +7,11 @@ parsed, and the parameters checked, before torch is imported: --help and bad inp
 """
 import argparse
 import sys
+from pathlib import Path
 
 from .config import STRATEGIES
 from .errors import LTHError
-from .presets import CLAIMS_FILE, PRESETS_DIR, available_presets, resolve
+from .presets import CLAIMS_FILE, PRESETS_DIR, available_presets, read_preset, resolve
 
 
 EPILOG = """\
@@ -102,13 +103,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _claims_table(results: str, preset: str, claims_file: str | None) -> str:
-    """The claims table of `results` (pandas, an optional dependency, is imported only here)."""
+    """The claims table of `preset`'s runs in the folder `results` (pandas, an optional
+    dependency, is imported only here). A missing folder or an unknown preset is an error, as
+    for `run`; a known preset without runs there gives every claim "not run"."""
     try:
         from . import claims, claims_report
     except ImportError as e:
         raise LTHError(f"the claims command needs {e.name} (pip install -e '.[notebooks]')") \
             from None
-    runs = claims_report.load_runs(results, preset)
+    if not Path(results).is_dir():
+        raise LTHError(f"no results folder {results} (--results names the folder that holds "
+                       "ARCH_DATASET_PRESET/ folders; default: results)")
+    read_preset(preset)
+    runs = claims_report.load_runs(results, Path(preset).stem)
     checked = claims.load_claims(claims_file or CLAIMS_FILE)
     return claims_report.markdown(claims_report.evaluate_claims(runs, checked), runs)
 

@@ -467,3 +467,23 @@ def test_a_damaged_mask_file_is_one_line(tmp_path, damage):
     with pytest.raises(LTHError) as info:
         store.read_mask(unit, net.shapes)
     one_line(info.value, path.name, "restore it from git")
+
+
+# --- the claims command ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--results", "no/such/folder"], "no results folder no/such/folder"),
+    (["--preset", "papr"], "unknown preset 'papr'; choose one of paper,"),
+], ids=["missing-results-folder", "unknown-preset"])
+def test_claims_on_a_mistyped_folder_or_preset_is_one_line(args, fragment):
+    """A typo is refused, not read as a run that has no results (every claim "not run")."""
+    assert_refused(*run_cli("claims", *args), fragment)
+
+
+def test_claims_of_a_preset_without_runs_says_not_run(tmp_path):
+    """A known preset with no runs in an existing folder is a table of "not run", status 0."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["claims", "--preset", "smoke", "--results", str(tmp_path)]) == 0
+    rows = [ln for ln in out.getvalue().splitlines() if ln.startswith("| ") and "---" not in ln]
+    assert len(rows) > 1 and all("not run" in ln for ln in rows[1:])

@@ -197,8 +197,7 @@ def _check(hp: Hparams) -> None:
         raise LTHError(f"strategies names {', '.join(twice)} more than once")
     if hp.precision not in PRECISIONS:
         raise _choices("precision", hp.precision, PRECISIONS)
-    if hp.normalization not in paper.NORMALIZATIONS:
-        raise _choices("normalization", hp.normalization, paper.NORMALIZATIONS)
+    paper.normalization(hp.dataset, hp.normalization)
     for name in ("iterations", "batch_size", "trials", "eval_every", "validation_size"):
         if getattr(hp, name) < 1:
             raise LTHError(f"{name} must be at least 1, not {getattr(hp, name)}")

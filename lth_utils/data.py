@@ -30,8 +30,8 @@ import torch
 
 from .download import CIFAR10_FILES, fetch_cifar10, fetch_mnist
 from .errors import LTHError
-from .paper import NORMALIZATIONS, VALIDATION_SIZE, dataset_shape
-from .paper import normalization as default_normalization
+from .paper import VALIDATION_SIZE, dataset_shape
+from .paper import normalization as checked_normalization
 
 SPLIT_SEED = 0
 
@@ -199,10 +199,7 @@ def load_splits(dataset: str, data_dir=None, validation_size: int = VALIDATION_S
                 normalization: str | None = None, device="cpu") -> Splits:
     """The dataset with `validation_size` training examples held out by a fixed seed, normalized
     as `normalization` says (None: the dataset's default, paper.NORMALIZATION)."""
-    normalization = default_normalization(dataset) if normalization is None else normalization
-    if normalization not in NORMALIZATIONS:
-        raise LTHError(f"unknown normalization {normalization!r}; "
-                       f"choose one of {', '.join(NORMALIZATIONS)}")
+    normalization = checked_normalization(dataset, normalization)
     root = data_root(data_dir).resolve()
     (train_x, train_y), (test_x, test_y) = load_arrays(dataset, root)
     if not 0 < validation_size < len(train_x):

@@ -76,7 +76,12 @@ def dataset_shape(name: str) -> tuple:
     return DATASETS[name]
 
 
-def normalization(dataset: str) -> str:
-    """This project's default normalization for `dataset` (NORMALIZATION), or a one-line error."""
+def normalization(dataset: str, name: str | None = None) -> str:
+    """`name`, a value of Hparams.normalization (NORMALIZATIONS), or where None this project's
+    default for `dataset` (NORMALIZATION); an unknown dataset or name is a one-line error."""
     dataset_shape(dataset)
-    return NORMALIZATION[dataset]
+    name = NORMALIZATION[dataset] if name is None else name
+    if name not in NORMALIZATIONS:
+        raise LTHError(f"unknown normalization {name!r}; "
+                       f"choose one of {', '.join(NORMALIZATIONS)}")
+    return name

@@ -264,6 +264,15 @@ def test_normalization_defaults_to_the_datasets_own(tmp_path, monkeypatch):
     assert resolve("lenet", preset=pinned).normalization == "standardize"
 
 
+def test_load_splits_checks_its_normalization_as_the_parameters_do(tmp_path):
+    """The library's entry point refuses an unknown normalization with the message a preset's
+    gets, before it looks for the data (tmp_path holds none)."""
+    from lth_utils.data import load_splits
+    with pytest.raises(LTHError, match=r"^unknown normalization 'off'; choose one of "
+                                       r"standardize, scale$"):
+        load_splits("mnist", tmp_path, normalization="off")
+
+
 def test_science_leaves_out_bookkeeping():
     hp = resolve("lenet", preset="smoke")
     science = hp.science()

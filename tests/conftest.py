@@ -1,5 +1,10 @@
 """Shared fixtures: where the real datasets are, and a single CPU thread for torch.
 
+On Intel CPUs, MKL picks its matrix-product kernels (AVX-512) by the thread count and the
+matrices' shapes, so a network's bits would depend on --threads and on its group: the tests
+run with MKL_CBWR=AUTO,STRICT there (MKL's bitwise-reproducible mode, read at its first call),
+the setting README.md ("The engine") gives for such a run. AMD CPUs need no setting.
+
 The datasets folder is $LTH_DATA if set, else <repo>/../shared/datasets. Tests that need a
 dataset ask for `data_dir` (MNIST) or `cifar_dir`: skipped when its files are missing, failed
 in CI (where $CI is set), where they must be there.
@@ -11,6 +16,20 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def cpu_vendor() -> str:
+    """The CPU's vendor_id (GenuineIntel, AuthenticAMD), or 'unknown' off Linux."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("vendor_id")),
+                "unknown")
+
+
+if cpu_vendor() == "GenuineIntel":
+    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]

@@ -1,14 +1,18 @@
 """Pinned numbers: the smoke experiments of tests/data/pinned.yaml (the `smoke` preset with its
 normalization written out) give, byte for byte, the summary.csv and metrics.csv whose sha256
-tests/data/pinned.sha256 holds. A change to the training, the data pipeline, the seeds or the
-CSV format shows here first.
+tests/data/pinned.VENDOR.sha256 holds for this CPU's vendor (float kernels differ between
+Intel's and AMD's CPUs; conftest.py). A change to the training, the data pipeline, the seeds or
+the CSV format shows here first.
 
 When the numbers change on purpose, regenerate the hashes (and say why in the commit):
 
     rm -rf /tmp/pinned && for exp in "lenet mnist" "conv2 cifar10"; do
         python -m lth_utils run $exp --preset tests/data/pinned.yaml --threads 1 \\
             --out /tmp/pinned --no-progress; done
-    (cd /tmp/pinned && sha256sum */summary.csv */metrics.csv | sort -k2) > tests/data/pinned.sha256
+    (cd /tmp/pinned && sha256sum */summary.csv */metrics.csv | sort -k2) \\
+        > tests/data/pinned.$(grep -m1 vendor_id /proc/cpuinfo | cut -d' ' -f2).sha256
+
+(on Intel CPUs with MKL_CBWR=AUTO,STRICT set, as the tests set it).
 """
 import hashlib
 from pathlib import Path
@@ -16,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import cpu_vendor
 from lth_utils import cli
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -23,8 +28,10 @@ REGENERATE = "see tests/test_pinned.py's docstring for the command that regenera
 
 
 def expected_hashes() -> dict:
-    """{'<folder>/<file>': sha256} from pinned.sha256 (sha256sum's format)."""
-    lines = (DATA / "pinned.sha256").read_text().splitlines()
+    """{'<folder>/<file>': sha256} from this CPU vendor's file (sha256sum's format)."""
+    path = DATA / f"pinned.{cpu_vendor()}.sha256"
+    assert path.is_file(), f"no pinned numbers for this CPU ({path.name}): {REGENERATE}"
+    lines = path.read_text().splitlines()
     return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
 
 
@@ -46,4 +53,4 @@ def test_pinned_smoke_runs_give_the_pinned_csvs(tmp_path, data_dir, cifar_dir):
     differ = [name for name, digest in sorted(expected.items())
               if hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() != digest]
     assert not differ, (f"{', '.join(differ)} differ from the pinned numbers in "
-                        f"tests/data/pinned.sha256; if the change is intended, {REGENERATE}")
+                        f"tests/data/pinned.{cpu_vendor()}.sha256; if the change is intended, {REGENERATE}")

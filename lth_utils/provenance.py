@@ -23,14 +23,20 @@ def git_commit() -> str:
     return head + ("+dirty" if dirty.strip() else "")
 
 
-def machine() -> str:
-    """The CPU model and core count (what timings depend on)."""
-    model = platform.processor() or platform.machine()
+def cpuinfo(field: str) -> str | None:
+    """The first value of `field` ('model name', 'vendor_id', ...) in /proc/cpuinfo; None where
+    it has none (or off Linux)."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            if key.strip() == field:
+                return value.strip()
+    return None
+
+
+def machine() -> str:
+    """The CPU model and core count (what timings depend on)."""
+    model = cpuinfo("model name") or platform.processor() or platform.machine()
     return f"{model}, {os.cpu_count()} cores"
 
 

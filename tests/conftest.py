@@ -15,20 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from lth_utils.provenance import cpuinfo
+
 REPO = Path(__file__).resolve().parent.parent
 
-
-def cpu_vendor() -> str:
-    """The CPU's vendor_id (GenuineIntel, AuthenticAMD), or 'unknown' off Linux."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return "unknown"
-    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("vendor_id")),
-                "unknown")
-
-
-if cpu_vendor() == "GenuineIntel":
+if cpuinfo("vendor_id") == "GenuineIntel":
     os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",

@@ -20,18 +20,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import cpu_vendor
 from lth_utils import cli
+from lth_utils.provenance import cpuinfo
 
 DATA = Path(__file__).resolve().parent / "data"
+PINNED = DATA / f"pinned.{cpuinfo('vendor_id') or 'unknown'}.sha256"  # this CPU vendor's
 REGENERATE = "see tests/test_pinned.py's docstring for the command that regenerates them"
 
 
 def expected_hashes() -> dict:
     """{'<folder>/<file>': sha256} from this CPU vendor's file (sha256sum's format)."""
-    path = DATA / f"pinned.{cpu_vendor()}.sha256"
-    assert path.is_file(), f"no pinned numbers for this CPU ({path.name}): {REGENERATE}"
-    lines = path.read_text().splitlines()
+    assert PINNED.is_file(), f"no pinned numbers for this CPU ({PINNED.name}): {REGENERATE}"
+    lines = PINNED.read_text().splitlines()
     return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
 
 
@@ -53,4 +53,4 @@ def test_pinned_smoke_runs_give_the_pinned_csvs(tmp_path, data_dir, cifar_dir):
     differ = [name for name, digest in sorted(expected.items())
               if hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() != digest]
     assert not differ, (f"{', '.join(differ)} differ from the pinned numbers in "
-                        f"tests/data/pinned.{cpu_vendor()}.sha256; if the change is intended, {REGENERATE}")
+                        f"tests/data/{PINNED.name}; if the change is intended, {REGENERATE}")

@@ -12,7 +12,7 @@ figures in build/figures/PRESET/ with build.json (which notebook drew each figur
 results folders and parameters, at which commit), the report in build/report/. The committed
 figures/PRESET/ change only through `publish`.
 
-Training: presets of the paper's protocol (paper, paper_scale) read the results on disk as far
+Training: presets of the paper's protocol (paper, paper_standardize) read the results on disk as far
 as they go and train nothing unless given --train (hours on a GPU, days on a CPU); other presets
 (quick, smoke) train what their results lack unless given --no-train.
 

@@ -143,7 +143,7 @@ def load_runs(results_dir, preset: str) -> dict:
 
 # Presets of the paper's protocol that vary one choice the paper leaves open (README,
 # "What does not reproduce"), each beside `paper` in the sensitivity table.
-VARIANTS = ("paper_scale",)
+VARIANTS = ("paper_standardize",)
 BASE = "paper"
 
 
@@ -160,7 +160,7 @@ def run_folders(results_dir, preset: str, own: bool = True) -> list:
 def variant_runs(results_dir, base: str = BASE, variants=VARIANTS) -> dict:
     """{label: {network: Results}}: the `base` run and each variant's, of the networks some
     variant has results for, each labelled by its preset and input normalization, e.g.
-    'paper (standardized)'; empty when no variant has results."""
+    'paper (x/255)'; empty when no variant has results."""
     runs = {p: load_runs(results_dir, p) for p in (base, *variants)}
     networks = {n for p in variants for n in runs[p]}
     kept = {p: {n: r for n, r in by.items() if n in networks} for p, by in runs.items()}
@@ -169,7 +169,7 @@ def variant_runs(results_dir, base: str = BASE, variants=VARIANTS) -> dict:
 
 def run_label(preset: str, runs: dict) -> str:
     """`preset` and the input normalization of its `runs` ({network: Results}), e.g.
-    'paper_scale (x/255)'; the preset alone when it has no runs."""
+    'paper_standardize (standardized)'; the preset alone when it has no runs."""
     names = sorted({NORMALIZATIONS[r.hp.normalization] for r in runs.values()})
     return f"{preset} ({', '.join(names)})" if names else preset
 

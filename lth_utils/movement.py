@@ -113,7 +113,7 @@ def main(argv=None) -> int:
                                 description="Add each finished network's per-layer weight "
                                             "movement to <run>/movement.csv (Appendix F.5).")
     p.add_argument("folders", nargs="+", metavar="RUN_FOLDER",
-                   help="a results folder, e.g. results/lenet_mnist_paper_scale")
+                   help="a results folder, e.g. results/lenet_mnist_paper")
     args = p.parse_args(argv)
     try:
         torch.set_num_threads(1)

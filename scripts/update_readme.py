@@ -11,7 +11,8 @@ in the README:
     <!-- status: paper --> ... <!-- /status --> one paragraph: how far each run has come and
                                                  how many claims hold
     <!-- run: paper --> ... <!-- /run -->       each run's progress, provenance and a table of
-                                                 its rounds (analysis.round_table)
+                                                 its rounds (analysis.round_table), the
+                                                 variants' runs after paper's
     <!-- claims: paper --> ... <!-- /claims --> the claims table (python -m lth_utils claims)
 
 With --check it changes nothing and exits 1 if the README differs from what it would write.
@@ -27,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from lth_utils import analysis, claims, claims_report, run_data  # noqa: E402
+from lth_utils.paper import NORMALIZATIONS  # noqa: E402
 from lth_utils.store import Store  # noqa: E402
 from lth_utils.tables import Tables  # noqa: E402
 
@@ -63,14 +65,15 @@ def status_section(runs: dict, evaluated) -> str:
             f"{claims_report.verdict_summary(evaluated)}")
 
 
-def run_section(runs: dict) -> str:
+def run_section(runs: list) -> str:
     if not runs:
         return "No paper-protocol results are committed yet."
     parts = []
-    for r in runs.values():
+    for r in runs:
         p = r.params
         parts.append(
-            f"**{run_data.ARCH_NAMES[r.hp.arch]}** (`results/{Path(r.folder).name}/`): "
+            f"**{run_data.ARCH_NAMES[r.hp.arch]}** (`results/{Path(r.folder).name}/`, "
+            f"{NORMALIZATIONS[r.hp.normalization]} inputs): "
             f"{progress(r)}, {wall_hours(Path(r.folder)):.1f} h of training"
             f"{'' if run_data.run_status(r.folder, r.hp).state == 'complete' else ' so far'} "
             f"({p.get('machine', '?')}, {p.get('device', '?')}, {p.get('threads', '?')} "
@@ -103,7 +106,9 @@ def main(argv=None) -> int:
     table = claims_report.markdown(evaluated, runs)
     old = readme.read_text()
     new = replace_block(old, "status", "status", status_section(runs, evaluated))
-    new = replace_block(new, "run", "run", run_section(runs))
+    variants = [r for v in claims_report.VARIANTS
+                for r in claims_report.load_runs(results_dir, v).values()]
+    new = replace_block(new, "run", "run", run_section([*runs.values(), *variants]))
     new = replace_block(new, "claims", "claims", table)
     sensitivity = claims_report.sensitivity(results_dir, PRESET)
     new = replace_block(new, "sensitivity", "sensitivity",

@@ -203,7 +203,7 @@ def test_parameters_follow_the_preset_and_what_each_notebook_declares():
     assert made("--preset", "smoke").figures_dir == REPO / "build" / "figures" / "smoke"
     assert made("--preset", "params/quick.yaml").figures_dir == REPO / "build" / "figures" / "quick"
     assert [made("--preset", p, *f).train for p, f in [
-        ("quick", []), ("paper", []), ("paper_scale", []), ("paper", ["--train"]),
+        ("quick", []), ("paper", []), ("paper_standardize", []), ("paper", ["--train"]),
         ("quick", ["--no-train"])]] == [True, False, False, True, False]
     params = made("--preset", "smoke", "-p", "trials=2", "-p", "undeclared=1").parameters("conv")
     assert params["trials"] == 2 and params["progress"] is False and "undeclared" not in params
@@ -217,12 +217,12 @@ def test_parameters_follow_the_preset_and_what_each_notebook_declares():
 
 def test_a_variant_run_is_an_input_of_its_base_presets_build_only(tmp_path):
     """A build of `paper` reads its variants' runs too (the sensitivity table, the anatomy
-    views): a new round of the x/255 run makes the overview stale; a preset whose name a
+    views): a new round of the standardized run makes the overview stale; a preset whose name a
     variant's folder merely ends with reads nothing of it."""
     import shutil
     from lth_utils.claims_report import run_folders
     results = tmp_path / "results"
-    for name in ("lenet_mnist_paper", "lenet_mnist_paper_scale"):
+    for name in ("lenet_mnist_paper", "lenet_mnist_paper_standardize"):
         (results / name).mkdir(parents=True)
         shutil.copy(REPO / "results" / name / "params.yaml", results / name)
         (results / name / "summary.csv").write_text("round\n0\n")
@@ -230,14 +230,14 @@ def test_a_variant_run_is_an_input_of_its_base_presets_build_only(tmp_path):
     made = lambda preset: b.Build(b.parser().parse_args(  # noqa: E731
         ["all", "--preset", preset, "--results-dir", str(results)]))
     assert [f.name for f in run_folders(results, "paper")] == \
-        ["lenet_mnist_paper", "lenet_mnist_paper_scale"]
-    assert run_folders(results, "scale") == [] and run_folders(results, "quick") == []
+        ["lenet_mnist_paper", "lenet_mnist_paper_standardize"]
+    assert run_folders(results, "standardize") == [] and run_folders(results, "quick") == []
     assert [f.name for f in run_folders(results, "paper", own=False)] == \
-        ["lenet_mnist_paper_scale"]
+        ["lenet_mnist_paper_standardize"]
     assert {f.name for f in made("paper").folders("anatomy")} >= \
-        {"lenet_mnist_paper", "lenet_mnist_paper_scale"}
+        {"lenet_mnist_paper", "lenet_mnist_paper_standardize"}
     before = {p: made(p).inputs("overview") for p in ("paper", "quick")}
-    (results / "lenet_mnist_paper_scale" / "summary.csv").write_text("round\n0\n1\n")
+    (results / "lenet_mnist_paper_standardize" / "summary.csv").write_text("round\n0\n1\n")
     after = {p: made(p).inputs("overview") for p in ("paper", "quick")}
     assert after["paper"] != before["paper"] and after["quick"] == before["quick"]
     # a notebook that does not read a folder of its own preset is not made stale by it

@@ -236,27 +236,28 @@ def write_folder(results, preset, rows, **changes):
 
 def test_sensitivity_puts_each_claim_on_both_runs_side_by_side(tmp_path):
     assert claims_report.sensitivity(tmp_path).empty  # no variant run: no table
-    write_folder(tmp_path, "paper", DENSE + ROUND7)
+    write_folder(tmp_path, "paper", DENSE + ROUND7)  # the default normalization: x/255
     assert claims_report.variant_runs(tmp_path) == {}  # the base run alone is no comparison
-    scale = [(s, t, r, pm, it, acc + 0.01) for s, t, r, pm, it, acc in DENSE + ROUND7
-             if s == "winning_ticket"]
-    write_folder(tmp_path, "paper_scale", scale, normalization="scale")
+    standardized = [(s, t, r, pm, it, acc + 0.01) for s, t, r, pm, it, acc in DENSE + ROUND7
+                    if s == "winning_ticket"]
+    write_folder(tmp_path, "paper_standardize", standardized, normalization="standardize")
     runs = claims_report.variant_runs(tmp_path)
     assert {label: {n: r.hp.normalization for n, r in by.items()} for label, by in runs.items()} \
-        == {"paper (standardized)": {"lenet": "standardize"},
-            "paper_scale (x/255)": {"lenet": "scale"}}
+        == {"paper (x/255)": {"lenet": "scale"},
+            "paper_standardize (standardized)": {"lenet": "standardize"}}
     # the labels come from each run's own normalization, whichever preset is the base
-    assert list(claims_report.variant_runs(tmp_path, base="paper_scale", variants=("paper",))) \
-        == ["paper_scale (x/255)", "paper (standardized)"]
+    assert list(claims_report.variant_runs(tmp_path, base="paper_standardize",
+                                           variants=("paper",))) \
+        == ["paper_standardize (standardized)", "paper (x/255)"]
     table = claims_report.sensitivity(tmp_path).set_index("id")
     assert set(table["network"]) == {"LeNet-300-100"}  # only the networks a variant ran
-    assert list(table.columns) == ["network", "paper", "paper (standardized)",
-                                   "paper_scale (x/255)"]
+    assert list(table.columns) == ["network", "paper", "paper (x/255)",
+                                   "paper_standardize (standardized)"]
     dense = table.loc["dense-accuracy"]
-    assert (dense["paper (standardized)"], dense["paper_scale (x/255)"]) == \
+    assert (dense["paper (x/255)"], dense["paper_standardize (standardized)"]) == \
         ("98.10 (98.00 to 98.20) %", "99.10 (99.00 to 99.20) %")
     row = table.loc["lenet-speedup-vs-reinit"]
-    assert row["paper (standardized)"] == "2.00 (1.67 to 2.50) x: holds"
-    assert row["paper_scale (x/255)"] == "-: not run"  # no random reinit in that run
-    assert table.loc["lenet-early-stop-21", "paper_scale (x/255)"] == \
+    assert row["paper (x/255)"] == "2.00 (1.67 to 2.50) x: holds"
+    assert row["paper_standardize (standardized)"] == "-: not run"  # no random reinit there
+    assert table.loc["lenet-early-stop-21", "paper_standardize (standardized)"] == \
         "2.20 (2.00 to 2.50) x: does not hold"

@@ -241,11 +241,12 @@ def committed_results():
     return files, sorted(p.name for p in results.iterdir())
 
 
-@pytest.mark.parametrize("args", [[], ["lenet", "mnist"], ["conv2", "cifar10"]],
-                         ids=["no-arguments", "lenet-mnist", "conv2-cifar10"])
+@pytest.mark.parametrize("args", [["lenet", "mnist", "--preset", "paper_standardize"],
+                                  ["conv2", "cifar10"]],
+                         ids=["lenet-standardized", "conv2-cifar10"])
 def test_the_first_commands_leave_the_committed_results_as_they_are(args, monkeypatch, capsys):
-    """In a clone, `run` (lenet mnist --preset paper) finds a complete committed folder: it
-    says so, and how to read it, and exits 0; `run conv2 cifar10` (a partial committed folder
+    """In a clone, `run lenet mnist --preset paper_standardize` finds a complete committed
+    folder: it says so, and how to read it, and exits 0; `run conv2 cifar10` (a partial committed folder
     that keeps the checkpoints of its winning tickets only) is refused in one line before
     anything is read or written. Nothing may train: loading data fails the test."""
     from lth_utils import cli
@@ -266,9 +267,10 @@ def test_the_first_commands_leave_the_committed_results_as_they_are(args, monkey
         assert "add --strategies winning_ticket" in err and "--out DIR" in err
     else:
         assert code == 0 and err == ""
-        assert out.startswith("results/lenet_mnist_paper is complete: 365 networks")
-        for fragment in ("nothing to train", "python -m lth_utils claims --preset paper",
-                         "notebooks/", "python build.py all --preset paper", "--out DIR",
+        assert out.startswith("results/lenet_mnist_paper_standardize is complete: 365 networks")
+        for fragment in ("nothing to train",
+                         "python -m lth_utils claims --preset paper_standardize", "notebooks/",
+                         "python build.py all --preset paper_standardize", "--out DIR",
                          "--preset quick"):
             assert fragment in out
 

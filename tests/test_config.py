@@ -35,7 +35,7 @@ def test_the_three_presets_exist():
 @pytest.mark.parametrize("name", ["claims", "params/claims.yaml"])
 def test_the_claims_file_is_not_a_preset(name):
     assert "claims" not in available_presets()
-    with pytest.raises(LTHError, match="unknown preset .*choose one of paper, paper_scale, quick, smoke"):
+    with pytest.raises(LTHError, match="unknown preset .*choose one of paper, paper_standardize, quick, smoke"):
         read_preset(str(PRESETS_DIR.parent / name) if "/" in name else name)
 
 
@@ -252,16 +252,17 @@ def test_preset_can_allow_another_dataset(tmp_path):
 def test_normalization_defaults_to_the_datasets_own(tmp_path, monkeypatch):
     """The default normalization is the dataset's (paper.NORMALIZATION), also where a preset
     lets an architecture train on another dataset; a preset's or a flag's value wins."""
-    monkeypatch.setattr(paper, "NORMALIZATION", {"mnist": "scale", "cifar10": "standardize"})
-    assert Hparams.paper("lenet").normalization == "scale"
-    assert Hparams.paper("conv2").normalization == "standardize"
+    assert Hparams.paper("lenet").normalization == "scale"  # MNIST's: the README's rule
+    assert resolve("lenet", preset="paper_standardize").normalization == "standardize"
+    monkeypatch.setattr(paper, "NORMALIZATION", {"mnist": "standardize", "cifar10": "scale"})
+    assert Hparams.paper("lenet").normalization == "standardize"
+    assert Hparams.paper("conv2").normalization == "scale"
     path = write_preset(tmp_path, "architectures: {conv2: {datasets: [cifar10, mnist]}}\n")
-    assert resolve("conv2", "mnist", preset=path).normalization == "scale"
-    assert resolve("conv2", preset=path).normalization == "standardize"
-    assert resolve("lenet", preset="paper_scale").normalization == "scale"
-    assert resolve("lenet", normalization="standardize").normalization == "standardize"
-    pinned = write_preset(tmp_path, "normalization: standardize\n")
-    assert resolve("lenet", preset=pinned).normalization == "standardize"
+    assert resolve("conv2", "mnist", preset=path).normalization == "standardize"
+    assert resolve("conv2", preset=path).normalization == "scale"
+    assert resolve("lenet", normalization="scale").normalization == "scale"
+    pinned = write_preset(tmp_path, "normalization: scale\n")
+    assert resolve("lenet", preset=pinned).normalization == "scale"
 
 
 def test_load_splits_checks_its_normalization_as_the_parameters_do(tmp_path):
@@ -340,9 +341,10 @@ def test_frozen_hashable_and_old_params_files_read_back():
     d = hp.to_dict()
     assert isinstance(d["strategies"], list) and isinstance(d["datasets"], list)
     assert list(d) == [f.name for f in dataclasses.fields(Hparams)]
-    # params.yaml as written before this validation existed (the committed LeNet paper run)
-    recorded = yaml.safe_load((REPO / "results" / "lenet_mnist_paper" / "params.yaml")
-                              .read_text())["hparams"]
+    # params.yaml as written before this validation existed (the committed standardized run)
+    recorded = yaml.safe_load((REPO / "results" / "lenet_mnist_paper_standardize" /
+                               "params.yaml").read_text())["hparams"]
+    hp = dataclasses.replace(hp, preset="paper_standardize", normalization="standardize")
     assert Hparams(**recorded) == hp and Hparams(**recorded).to_dict() == recorded
 
 

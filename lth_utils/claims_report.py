@@ -28,7 +28,8 @@ VERDICTS = ("holds", "does not hold", "not run")
 
 def deviations(hp: Hparams) -> list:
     """How a run's parameters differ from the paper's protocol, e.g. `iterations 4,000
-    (paper 50,000)`, and how many controls it averages where the paper has more per trial;
+    (paper 50,000)`, or from this project's choice where the paper states none (the input
+    normalization), and how many controls it averages where the paper has more per trial;
     empty for the paper's protocol."""
     mine, theirs = hp.to_dict(), Hparams.paper(hp.arch, hp.dataset).to_dict()
     out = []
@@ -38,7 +39,8 @@ def deviations(hp: Hparams) -> list:
         fmt = (lambda v: f"{v:,}") if isinstance(mine[key], int) else str
         if key == "eval_limit":  # 0 is the paper's: every example
             fmt = lambda v: f"first {v:,} examples" if v else "all examples"  # noqa: E731
-        out.append(f"{key} {fmt(mine[key])} (paper: {fmt(theirs[key])})")
+        paper = ("not stated; this project's default: " if key == "normalization" else "")
+        out.append(f"{key} {fmt(mine[key])} (paper: {paper}{fmt(theirs[key])})")
     for strategy, paper_count in CONTROLS_PER_POINT.items():
         if strategy in hp.strategies and hp.trials != paper_count:
             out.append(f"{strategy} {hp.trials} per point, one per trial (paper: {paper_count})")

@@ -44,9 +44,9 @@ def parser() -> argparse.ArgumentParser:
                          description="Run (or resume) an experiment: every trial, pruning round "
                                      "and strategy of a preset; results go to "
                                      "OUT/ARCH_DATASET_PRESET/. With no arguments: lenet "
-                                     "mnist --preset paper, whose committed results are "
-                                     "complete, so it says how to read them and trains "
-                                     "nothing.")
+                                     "mnist --preset paper, which resumes its committed "
+                                     "results where they stopped; on a complete folder it "
+                                     "says how to read it and trains nothing.")
     run.add_argument("arch", nargs="?", default="lenet",
                      help="lenet, conv2, conv4 or conv6 (default: lenet)")
     run.add_argument("dataset", nargs="?", default=None,

@@ -47,6 +47,13 @@ def wall_hours(folder: Path) -> float:
     return sum(e.get("seconds", 0.0) for e in events if e.get("event") == "group") / 3600
 
 
+def started(folder: Path, key: str) -> str:
+    """Each value of `key` (machine, threads) that the run's starts recorded, in order."""
+    values = [str(e[key]) for e in Store(folder).provenance()
+              if e.get("event") == "start" and key in e]
+    return " and ".join(dict.fromkeys(values)) or "?"
+
+
 def progress(r) -> str:
     """How far a run has come, e.g. `rounds 0 to 2 of 18 (Pm 100 to 64.1%), 45 of 365
     networks`."""
@@ -76,8 +83,9 @@ def run_section(runs: list) -> str:
             f"{NORMALIZATIONS[r.hp.normalization]} inputs): "
             f"{progress(r)}, {wall_hours(Path(r.folder)):.1f} h of training"
             f"{'' if run_data.run_status(r.folder, r.hp).state == 'complete' else ' so far'} "
-            f"({p.get('machine', '?')}, {p.get('device', '?')}, {p.get('threads', '?')} "
-            f"thread(s), torch {p.get('torch', '?')}). Early-stopping iteration, mean "
+            f"({started(Path(r.folder), 'machine')}; {p.get('device', '?')}, "
+            f"{started(Path(r.folder), 'threads')} thread(s), torch {p.get('torch', '?')}). "
+            f"Early-stopping iteration, mean "
             f"(min-max over {r.trials} trials), and the mean test accuracy there:\n\n"
             + analysis.markdown_table(analysis.round_table(r), index=True))
     return "\n\n".join(parts)

@@ -164,6 +164,10 @@ def test_deviations_name_what_differs_from_the_paper():
     assert claims_report.deviations(Hparams.paper("lenet")) == [
         "random_reinit 5 per point, one per trial (paper: 15)",
         "random_sparse 5 per point, one per trial (paper: 10)"]
+    assert claims_report.deviations(resolve("lenet", preset="paper_standardize")) == [
+        "normalization standardize (paper: not stated; this project's default: scale)",
+        "random_reinit 5 per point, one per trial (paper: 15)",
+        "random_sparse 5 per point, one per trial (paper: 10)"]
     quick = claims_report.deviations(resolve("conv2", None, "quick"))
     assert "iterations 200 (paper: 20,000)" in quick
     assert any(d.startswith("eval_limit first 1,000 examples") for d in quick)

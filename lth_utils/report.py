@@ -119,6 +119,12 @@ def write_manifest(build, notebooks: dict) -> dict:
     return manifest
 
 
+def shown_path(path: Path, repo: Path) -> str:
+    """`path` as the report shows it: relative to the repository inside it, else absolute."""
+    path = Path(path).resolve()
+    return str(path.relative_to(repo.resolve()) if path.is_relative_to(repo.resolve()) else path)
+
+
 def write_report(build, notebooks: dict) -> Path:
     """build/report/index.html and its figures; returns the page's path."""
     import jinja2
@@ -146,7 +152,8 @@ def write_report(build, notebooks: dict) -> Path:
     page = env.get_template("index.html.j2").render(
         preset=build.stem, claims=claims_context(build.results_dir, build.stem),
         sections=sections, manifest=manifest,
-        results_dir=os.path.relpath(build.results_dir, build.repo),
+        results_dir=shown_path(build.results_dir, build.repo),
+        manifest_path=shown_path(build.figures_dir / "build.json", build.repo),
         overrides=build.overrides, train=build.train,
         versions={"python": platform.python_version(), "torch": version("torch")})
     index = report / "index.html"

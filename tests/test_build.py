@@ -70,6 +70,7 @@ def test_smoke_build_report_leads_with_the_claims_and_shows_every_figure(smoke_b
     assert not (REPO / "figures" / "smoke").exists()
     figures, report = root / "build" / "figures" / "smoke", root / "build" / "report"
     index = (report / "index.html").read_text()
+    assert f"<code>{(figures / 'build.json').resolve()}</code>" in index  # where it was written
     assert {p.stem for p in figures.glob("*.png")} == SMOKE_FIGURES
     for name in SMOKE_FIGURES:
         for ext in ("png", "svg"):

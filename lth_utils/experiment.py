@@ -226,9 +226,12 @@ class Experiment:
                 return self._current_csvs()
             if self.store.committed:
                 restore(self.store, self.net, self.initial_of, self.make_checkpoint)
-            self.store.write_params(self.hp, provenance or {})
-            self.store.log({"event": "start", **(provenance or {})})
-            self._train(self.groups(todo), progress, budget, stop_after_groups, should_stop)
+            def started():  # written once a group trains: a run that trains nothing leaves
+                self.store.write_params(self.hp, provenance or {})  # params.yaml as it was
+                self.store.log({"event": "start", **(provenance or {})})
+
+            self._train(self.groups(todo), progress, budget, stop_after_groups, should_stop,
+                        started)
         return self.dir
 
     def _todo(self) -> list:
@@ -245,7 +248,7 @@ class Experiment:
         return STRATEGIES[unit.strategy].start_iteration(self.hp) if unit.round else 0
 
     def _train(self, groups: list, progress: bool, budget, stop_after_groups,
-               should_stop) -> None:
+               should_stop, started) -> None:
         hp, planned = self.hp, len(plan(self.hp))
         done = planned - sum(map(len, groups))
         bar = RunProgress(f"{hp.arch} {hp.dataset} {hp.preset}", planned, done,
@@ -263,9 +266,11 @@ class Experiment:
                 r = group[0].round
                 pm = percent_remaining(self.net.counts(r), self.net.sizes)
                 note = f"round {r} (Pm {pm:.1f}%): {len(group)} networks"
-                if n == 0 and done:
-                    bar.say(f"resuming from {self.dir}: {done} of {planned} networks "
-                            f"finished; next {note}")
+                if n == 0:
+                    started()
+                    if done:
+                        bar.say(f"resuming from {self.dir}: {done} of {planned} networks "
+                                f"finished; next {note}")
                 try:
                     self.run_group(group, bar.group(note, len(group), self._start(group[0]),
                                                     hp.iterations), stop)

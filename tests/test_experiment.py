@@ -724,6 +724,26 @@ class SpentInside(TimeBudget):
         return 0.0
 
 
+class FitsNothing(TimeBudget):
+    """A budget that no group fits."""
+    def fits(self, estimate):
+        return False
+
+
+def test_a_budget_that_fits_no_group_leaves_the_folder_as_it_was(stopped, tmp_path, data_dir):
+    """Resumed under a budget too small for the next group, a run trains nothing, so its
+    record of what trained it (params.yaml: commit, threads; the provenance log) keeps its
+    bytes."""
+    folder = tmp_path / NAME
+    shutil.copytree(stopped, folder)
+    kept = ("params.yaml", "provenance.jsonl", "summary.csv", "metrics.csv")
+    before = {name: (folder / name).read_bytes() for name in kept}
+    budget = FitsNothing(3600)
+    Experiment(HP, tmp_path, data_dir).run(progress=False, budget=budget)
+    assert budget.spent.startswith("before round 2")
+    assert {name: (folder / name).read_bytes() for name in kept} == before
+
+
 @pytest.mark.slow  # over 10 s of training
 def test_a_time_budget_stops_cleanly_and_the_rerun_ends_as_an_uninterrupted_run(
         reference, tmp_path, data_dir):

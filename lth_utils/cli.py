@@ -34,8 +34,14 @@ def _device(name: str) -> str:
     return name
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's errors as one line too (its own would print the whole usage first)."""
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lth_utils",
+    p = Parser(prog="python -m lth_utils",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Lottery Ticket Hypothesis experiments "
                                             "(Frankle & Carbin, ICLR 2019).", epilog=EPILOG)
@@ -122,8 +128,11 @@ def _claims_table(results: str, preset: str, claims_file: str | None) -> str:
 
 
 def _run(args) -> None:
-    if (args.threads is not None and args.threads < 1) or args.max_models < 0:
-        raise LTHError("--threads must be at least 1 and --max-models at least 0")
+    if args.threads is not None and args.threads < 1:
+        raise LTHError(f"--threads must be at least 1, not {args.threads}")
+    if args.max_models < 0:
+        raise LTHError(f"--max-models must be at least 0 (0: a whole round), not "
+                       f"{args.max_models}")
     if args.time_budget is not None and not 0 < args.time_budget < float("inf"):
         raise LTHError("--time-budget must be a positive number of seconds")
     hp = resolve(args.arch, args.dataset, args.preset, trials=args.trials,

@@ -83,11 +83,14 @@ def available_presets() -> list:
 def read_preset(name_or_path: str) -> dict:
     """A preset by name (params/NAME.yaml) or path, checked for unknown keys."""
     path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
+    named = path.suffix not in (".yaml", ".yml")
+    if named:
         path = PRESETS_DIR / f"{name_or_path}.yaml"
-    if not path.is_file() or path.resolve() == CLAIMS_FILE.resolve():
+    if (named and not path.is_file()) or path.resolve() == CLAIMS_FILE.resolve():
         raise LTHError(f"unknown preset {name_or_path!r}; choose one of "
                        f"{', '.join(available_presets())} or give a .yaml path")
+    if not path.is_file():
+        raise LTHError(f"preset file {path} does not exist")
     try:
         preset = yaml.load(path.read_text(), Loader=PresetLoader) or {}
     except yaml.YAMLError as e:
@@ -113,7 +116,7 @@ def read_preset(name_or_path: str) -> dict:
             if key not in allowed:
                 shown = key if isinstance(key, str) and key.isidentifier() else repr(key)
                 raise LTHError(f"preset {path}: unknown key {scope}{shown}; known keys: "
-                               f"{', '.join(sorted(OVERRIDABLE))}")
+                               f"{', '.join(sorted(allowed))}")
     return preset
 
 

@@ -221,8 +221,16 @@ def test_unknown_preset_name():
 
 
 def test_missing_preset_path(tmp_path):
-    with pytest.raises(LTHError, match="unknown preset"):
+    with pytest.raises(LTHError, match="preset file .*absent.yaml does not exist"):
         resolve("lenet", preset=str(tmp_path / "absent.yaml"))
+
+
+def test_unknown_key_lists_every_key_the_scope_allows(tmp_path):
+    with pytest.raises(LTHError, match="known keys: architectures, batch_size, .*description"):
+        resolve("lenet", preset=write_preset(tmp_path, "descripton: typo\n"))
+    with pytest.raises(LTHError) as e:
+        resolve("lenet", preset=write_preset(tmp_path, "architectures: {lenet: {x: 1}}\n"))
+    assert "description" not in str(e.value)
 
 
 def test_unknown_arch_and_dataset():

@@ -172,17 +172,20 @@ def key_numbers(results: Results, versus: str = "random_reinit") -> pd.DataFrame
 
 def ticket_verdict(results: Results, versus: str = "random_reinit") -> str:
     """One sentence, from the numbers, on whether winning tickets beat `versus` at the
-    smallest Pm of these results (the paper's claim: they learn faster, and reach higher
-    test accuracy, as Pm falls, while random reinitializations slow down)."""
+    smallest Pm that both have reached in these results (the paper's claim: they learn
+    faster, and reach higher test accuracy, as Pm falls, while random reinitializations slow
+    down)."""
     table = by_pm(results.summary, ["early_stop_iteration", "early_stop_test_accuracy"])
-    last = int(table["round"].max())
-    if last == 0:
+    if int(table["round"].max()) == 0:
         return f"{results.title}: only the dense network was trained; nothing to compare."
-    t = table[(table["strategy"] == "winning_ticket") & (table["round"] == last)].iloc[0]
-    o = table[(table["strategy"] == versus) & (table["round"] == last)]
-    if o.empty:
+    rounds = {s: set(table.loc[table["strategy"] == s, "round"]) - {0}
+              for s in ("winning_ticket", versus)}
+    both = rounds["winning_ticket"] & rounds[versus]
+    if not both:
         return f"{results.title}: no {versus.replace('_', ' ')} runs to compare with."
-    o = o.iloc[0]
+    last = max(both)
+    t = table[(table["strategy"] == "winning_ticket") & (table["round"] == last)].iloc[0]
+    o = table[(table["strategy"] == versus) & (table["round"] == last)].iloc[0]
     faster = t.early_stop_iteration < o.early_stop_iteration
     better = t.early_stop_test_accuracy > o.early_stop_test_accuracy
     return (f"{results.title} at Pm = {t.pm:.1f}%: winning tickets stop at iteration "

@@ -117,12 +117,20 @@ def verdict_counts(evaluated: pd.DataFrame) -> dict:
     return {v: int(counts.get(v, 0)) for v in VERDICTS}
 
 
+PLURALS = {"holds": "hold", "does not hold": "do not hold", "not run": "not run"}
+
+
+def counted(verdict: str, n: int) -> str:
+    """`n` claims of `verdict` in words: "1 holds", "13 hold", "2 do not hold"."""
+    return f"{n} {verdict if n == 1 else PLURALS[verdict]}"
+
+
 def verdict_summary(evaluated: pd.DataFrame) -> str:
     """The counts, then which claims hold and which do not, by id, each that does not with
-    the paper's value and this run's: `1 holds, 1 does not hold, 19 not run. Holds:
+    the paper's value and this run's: `1 holds, 2 do not hold, 19 not run. Holds:
     lenet-pm-round3. Does not hold: lenet-speedup-vs-reinit (paper 2.51 ± 0.75 x, this run
-    1.62 x at Pm 21.1%).`"""
-    counts = ", ".join(f"{n} {verdict}" for verdict, n in verdict_counts(evaluated).items())
+    1.62 x at Pm 21.1%), ...`"""
+    counts = ", ".join(counted(v, n) for v, n in verdict_counts(evaluated).items())
     shown = claims_table(evaluated).assign(id=evaluated["id"])
     holds = list(shown.loc[shown["verdict"] == "holds", "id"])
     fails = [f"{r.id} (paper {r.paper}, this run {r['this run']} at Pm {r['at Pm (%)']}%)"

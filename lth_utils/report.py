@@ -85,10 +85,12 @@ def claims_context(results_dir: Path, preset: str) -> dict:
         runs = claims_report.load_runs(results_dir, preset)
         evaluated = claims_report.evaluate_claims(runs)
     except (LTHError, OSError, ValueError) as e:
-        return {"error": str(e), "rows": [], "counts": {}, "notes": []}
+        return {"error": str(e), "rows": [], "counted": {}, "notes": []}
     rows = claims_report.claims_table(evaluated).assign(id=evaluated["id"]).to_dict(
         "records")
-    return {"error": None, "rows": rows, "counts": claims_report.verdict_counts(evaluated),
+    return {"error": None, "rows": rows,
+            "counted": {v: claims_report.counted(v, n)
+                        for v, n in claims_report.verdict_counts(evaluated).items()},
             "notes": [claims_report.protocol_note(r) for r in runs.values()]}
 
 

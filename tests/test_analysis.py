@@ -67,6 +67,13 @@ def test_key_numbers_and_verdict_come_from_the_numbers(tmp_path):
     assert table["speed-up vs. dense"].iloc[-1] == pytest.approx(125 / 325, abs=0.01)
     verdict = analysis.ticket_verdict(results)
     assert "Pm = 64.1%" in verdict and "325 vs 325" in verdict and "not sooner" in verdict
+    # a control behind the winning tickets is compared at the last round both have reached
+    behind = summary[~((summary["strategy"] == "random_reinit") & (summary["round"] == 2))]
+    verdict = analysis.ticket_verdict(run_data.Results(hp, tmp_path, behind, pd.DataFrame()))
+    assert "Pm = 80.0%" in verdict and "vs" in verdict
+    alone = summary[summary["strategy"] == "winning_ticket"]
+    verdict = analysis.ticket_verdict(run_data.Results(hp, tmp_path, alone, pd.DataFrame()))
+    assert "no random reinit runs to compare with" in verdict
 
 
 def test_pm_axis_is_log_reversed_with_readable_ticks():

@@ -79,7 +79,7 @@ def test_smoke_build_report_leads_with_the_claims_and_shows_every_figure(smoke_b
             assert copy.stat().st_size > 1000
         assert f'src="figures/{name}.png"' in index, name
     # the verdicts come first: the summary line and the claims table, then the notebooks
-    counts = re.search(r"(\d+) hold</span>\s*<span[^>]*>(\d+) do not hold</span>\s*"
+    counts = re.search(r"(\d+) holds?</span>\s*<span[^>]*>(\d+) do(?:es)? not hold</span>\s*"
                        r"<span[^>]*>(\d+) not run", index)
     from lth_utils.claims import load_claims
     assert counts and sum(map(int, counts.groups())) == len(load_claims())

@@ -97,8 +97,11 @@ def test_a_claim_that_fails_is_reported_as_failing():
     table = claims_report.evaluate_claims(lenet(DENSE + slow), claims.load_claims())
     row = table.set_index("id").loc["lenet-speedup-vs-reinit"]
     assert row["verdict"] == "does not hold" and row["value"] == pytest.approx(1000 / 900)
+    assert [claims_report.counted(v, n) for v, n in [("holds", 1), ("holds", 0),
+                                                    ("does not hold", 2), ("not run", 1)]] \
+        == ["1 holds", "0 hold", "2 do not hold", "1 not run"]
     said = claims_report.verdict_summary(table)
-    assert said.startswith("4 holds, 1 does not hold, 19 not run. Holds: lenet-pm-round7, ")
+    assert said.startswith("4 hold, 1 does not hold, 19 not run. Holds: lenet-pm-round7, ")
     assert said.endswith("Does not hold: lenet-speedup-vs-reinit (paper 2.51 ± 0.75 x, "
                          "this run 1.11 x at Pm 21.1%).")
 

@@ -128,12 +128,14 @@ def shown_path(path: Path, repo: Path) -> str:
 
 
 def write_report(build, notebooks: dict) -> Path:
-    """build/report/index.html and its figures; returns the page's path."""
+    """build/report/index.html and its figures (this build's only: another preset's, drawn
+    into the same folder before, are removed); returns the page's path."""
     import jinja2
     from importlib.metadata import version
     manifest = write_manifest(build, notebooks)
     report = build.dir / "report"
-    (report / "figures").mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(report / "figures", ignore_errors=True)
+    (report / "figures").mkdir(parents=True)
     sections = []
     for name, info in notebooks.items():
         record = notebook_record(build.executed(name))

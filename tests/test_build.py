@@ -259,7 +259,11 @@ def test_report_without_results_leads_with_claims_not_run(tmp_path):
                            args=SimpleNamespace(device="cpu"),
                            executed=lambda name: tmp_path / f"{name}.ipynb",
                            experiments=lambda name: [])
+    stale = tmp_path / "report" / "figures" / "conv_early_stop.png"  # another preset's build
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"png")
     index = write_report(fake, b.NOTEBOOKS).read_text()
+    assert not stale.exists()
     n = len(load_claims())
     assert "0 hold</span>" in index and f"{n} not run</span>" in index
     assert index.count(">not run</span>") == n

@@ -18,7 +18,7 @@ from .analysis import markdown_table
 from .claims import Measured, load_claims, measure
 from .config import Hparams
 from .paper import CONTROLS_PER_POINT, FIGURE_2, NORMALIZATIONS
-from .run_data import ARCH_NAMES, load_results
+from .run_data import ARCH_NAMES, behind, load_results
 from .store import Store, results_folder
 
 # Hparams fields that name or seed a run rather than set its protocol.
@@ -52,7 +52,9 @@ def protocol_note(results) -> str:
     how far a run still in progress has come."""
     hp, done = results.hp, int(results.summary["round"].max())
     protocol = "; ".join(deviations(hp)) or "the paper's protocol"
-    partial = f" Partial: rounds 0 to {done} of {hp.rounds} so far." if done < hp.rounds else ""
+    lagging = behind(results.summary)
+    partial = f" Partial: rounds 0 to {done} of {hp.rounds} so far" \
+        f"{'; ' + lagging if lagging else ''}." if done < hp.rounds or lagging else ""
     return f"{ARCH_NAMES[hp.arch]}, preset `{hp.preset}`: {protocol}.{partial}"
 
 

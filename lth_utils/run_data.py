@@ -163,6 +163,14 @@ def folder_status(folder, hp: Hparams):
 
 # --- what a folder holds -------------------------------------------------------------------
 
+def behind(summary: pd.DataFrame) -> str:
+    """The strategies whose pruned rounds stop short of the furthest strategy's, each group
+    with its last round: 'one-shot and random sparse to round 8' ('' when none is behind)."""
+    last = summary[summary["round"] > 0].groupby("strategy")["round"].max()
+    return "; ".join(f"{' and '.join(SHORT_NAMES[n] for n in sorted(names))} to round {k}"
+                     for k, names in last[last < last.max()].groupby(last).groups.items())
+
+
 def spans(numbers) -> str:
     """[0, 1, 2, 3, 6] -> '0 to 3, 6': integers as runs of consecutive values."""
     numbers, parts = sorted(set(numbers)), []

@@ -59,10 +59,8 @@ def progress(r) -> str:
     networks`, naming the strategies that are behind: `(Pm 100 to 1.9%; one-shot and random
     sparse to round 8)`."""
     s, status = r.summary, run_data.run_status(r.folder, r.hp)
-    last = s[s["round"] > 0].groupby("strategy")["round"].max()
-    behind = "".join(
-        f"; {' and '.join(run_data.SHORT_NAMES[n] for n in sorted(names))} to round {k}"
-        for k, names in last[last < last.max()].groupby(last).groups.items())
+    behind = run_data.behind(s)
+    behind = f"; {behind}" if behind else ""
     return (f"rounds 0 to {int(s['round'].max())} of {r.hp.rounds} (Pm 100 to "
             f"{s['pm'].min():.1f}%{behind}), {status.done} of {status.planned} networks")
 

@@ -202,6 +202,18 @@ def test_a_malformed_claims_file_is_one_clear_error(tmp_path, text, message):
         claims.load_claims(path)
 
 
+def test_a_strategy_behind_the_others_is_named_in_the_protocol_note():
+    """A run whose winning tickets have every round but whose controls stop earlier is
+    partial, and says which strategies are behind and where they stop."""
+    full = [("winning_ticket", 0, r, 100 * 0.8 ** r, 1000, 0.98) for r in range(19)]
+    behind = [("random_reinit", 0, 7, 21.1, 1000, 0.98), ("random_sparse", 0, 7, 21.1, 1, 0.9),
+              ("oneshot", 0, 9, 13.5, 1000, 0.98)]
+    note = claims_report.protocol_note(lenet(full + behind)["lenet"])
+    assert note.endswith("Partial: rounds 0 to 18 of 18 so far; reinit and random "
+                         "sparse to round 7; one-shot to round 9."), note
+    assert "Partial" not in claims_report.protocol_note(lenet(full)["lenet"])
+
+
 def test_claims_command_prints_the_table_of_a_results_folder(tmp_path, capsys):
     """`python -m lth_utils claims` on a folder holding only a summary and params.yaml."""
     from lth_utils import cli

@@ -15,9 +15,10 @@ from .presets import CLAIMS_FILE, PRESETS_DIR, available_presets, read_preset, r
 
 
 EPILOG = """\
-`run` with no arguments is `run lenet mnist --preset paper --out results`: in a clone it resumes
-the committed results/lenet_mnist_paper/ where it stopped; on a complete folder (as
---preset paper_standardize finds) it says how to read it and trains nothing.
+`run` with no arguments is `run lenet mnist --preset paper --out results`: a folder that stopped
+partway is resumed where it stopped; a complete one (as the committed
+results/lenet_mnist_paper/ and --preset paper_standardize's are) is only read: the run says
+how to read it and trains nothing.
 Defaults of `run`: preset paper (the paper's protocol), results in OUT/ARCH_DATASET_PRESET/
 with OUT = results, data in --data-dir, else $LTH_DATA, else ./data, device cpu, torch's own
 number of threads, engine stacked, precision the preset's (float32), no time budget.

@@ -244,12 +244,13 @@ def committed_results():
     return files, sorted(p.name for p in results.iterdir())
 
 
-@pytest.mark.parametrize("args", [["lenet", "mnist", "--preset", "paper_standardize"],
+@pytest.mark.parametrize("args", [[], ["lenet", "mnist", "--preset", "paper_standardize"],
                                   ["conv2", "cifar10"]],
-                         ids=["lenet-standardized", "conv2-cifar10"])
+                         ids=["no-arguments", "lenet-standardized", "conv2-cifar10"])
 def test_the_first_commands_leave_the_committed_results_as_they_are(args, monkeypatch, capsys):
-    """In a clone, `run lenet mnist --preset paper_standardize` finds a complete committed
-    folder: it says so, and how to read it, and exits 0; `run conv2 cifar10` (a partial committed folder
+    """In a clone, `run` (the paper's LeNet run) and `run lenet mnist --preset
+    paper_standardize` each find a complete committed folder: each says so, and how to read
+    it, and exits 0; `run conv2 cifar10` (a partial committed folder
     that keeps the checkpoints of its winning tickets only) is refused in one line before
     anything is read or written. Nothing may train: loading data fails the test."""
     from lth_utils import cli
@@ -269,11 +270,11 @@ def test_the_first_commands_leave_the_committed_results_as_they_are(args, monkey
                 "0 to 6) and cannot train random_reinit" in err)
         assert "add --strategies winning_ticket" in err and "--out DIR" in err
     else:
+        preset = args[-1] if args else "paper"
         assert code == 0 and err == ""
-        assert out.startswith("results/lenet_mnist_paper_standardize is complete: 365 networks")
-        for fragment in ("nothing to train",
-                         "python -m lth_utils claims --preset paper_standardize", "notebooks/",
-                         "python build.py all --preset paper_standardize", "--out DIR",
+        assert out.startswith(f"results/lenet_mnist_{preset} is complete: 365 networks")
+        for fragment in ("nothing to train", f"python -m lth_utils claims --preset {preset}",
+                         "notebooks/", f"python build.py all --preset {preset}", "--out DIR",
                          "--preset quick"):
             assert fragment in out
 

@@ -40,7 +40,9 @@ def _md5(path: Path) -> str:
 
 
 def download(url: str, dest: Path, md5: str) -> None:
-    """Fetch `url` to `dest` with a progress bar; verify its MD5 before it lands at `dest`."""
+    """Fetch `url` to `dest` with a progress bar; verify its MD5 before it lands at `dest`.
+    A failed download leaves nothing behind: no partial file and none of the folders it made."""
+    made = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".download-")
     try:
@@ -56,6 +58,12 @@ def download(url: str, dest: Path, md5: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if not dest.exists():
+            for folder in made:  # deepest first; stop at one that holds other files
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
 
 
 def _missing_error(dataset: str, folder: Path, files: list, why: Exception) -> LTHError:

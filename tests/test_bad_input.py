@@ -23,7 +23,8 @@ import pytest
 
 from lth_utils import cli
 from lth_utils.data import read_cifar10_batch, read_mnist_file
-from lth_utils.download import MNIST_FILES
+from lth_utils import download
+from lth_utils.download import MNIST_FILES, fetch_cifar10, fetch_mnist
 from lth_utils.errors import LTHError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -185,6 +186,52 @@ def test_a_damaged_cifar10_batch_is_one_line(cifar_dir, tmp_path, damage):
     one_line(info.value, "test_batch is damaged", "delete it", "copy it again")
     x, y = read_cifar10_batch(cifar_dir / "cifar-10-batches-py" / "test_batch")
     assert x.shape == (10_000, 3, 32, 32) and y.shape == (10_000,)
+
+
+class FakeResponse(io.BytesIO):
+    headers = {}
+
+
+@pytest.mark.parametrize("answer", ["offline", "wrong bytes"])
+@pytest.mark.parametrize("fetch, folder", [(fetch_mnist, "MNIST/raw"),
+                                           (fetch_cifar10, "cifar-10-batches-py")])
+def test_a_failed_download_is_one_line_and_leaves_no_file_or_folder(tmp_path, monkeypatch,
+                                                                    answer, fetch, folder):
+    """Offline, or every mirror answering bytes that fail the MD5: one line naming the folder
+    the files belong in, and the data folder is left as it was (here: absent)."""
+    def urlopen(url, timeout):
+        if answer == "offline":
+            raise OSError("network unreachable")
+        return FakeResponse(b"not the dataset")
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", urlopen)
+    root = tmp_path / "no-data" / "datasets"
+    with pytest.raises(LTHError) as info:
+        fetch(root)
+    one_line(info.value, f"is not in {root / folder} and could not be downloaded", "LTH_DATA")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_download_keeps_the_files_already_fetched(tmp_path, monkeypatch):
+    """MNIST's first file arrives, the second fails: the first stays (it passed its MD5),
+    so a second try fetches only what is missing."""
+    payload = b"first file"
+    monkeypatch.setitem(download.MNIST_FILES, "train-images-idx3-ubyte",
+                        hashlib.md5(payload).hexdigest())
+    answers = iter([payload])
+
+    def urlopen(url, timeout):
+        try:
+            return FakeResponse(next(answers))
+        except StopIteration:
+            raise OSError("network unreachable") from None
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", urlopen)
+    with pytest.raises(LTHError):
+        fetch_mnist(tmp_path)
+    raw = tmp_path / "MNIST" / "raw"
+    assert [p.name for p in raw.iterdir()] == ["train-images-idx3-ubyte.gz"]
+    assert (raw / "train-images-idx3-ubyte.gz").read_bytes() == payload
 
 
 @pytest.mark.slow

@@ -205,7 +205,9 @@ class RunDescription:
         where = f"`{self.folder.parent.name}/{self.folder.name}/`"
         head = f"{self.title}, preset `{self.preset}` ({where}): "
         if not self.rounds:
-            return head + f"no results yet (0 of {self.planned} planned networks)."
+            # with no rounds, `missing` is the planned strategies, in words
+            return head + (f"no results yet (0 of {self.planned} planned networks: "
+                           f"{', '.join(self.missing)}).")
         n = len(self.trials)
         rounds = (f"rounds {spans(self.rounds)} of {self.planned_rounds} (Pm 100 to "
                   f"{self.pm_min:.1f}%)" if self.rounds != (0,) else

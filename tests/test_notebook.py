@@ -92,7 +92,8 @@ def test_a_missing_folder_is_named_and_left_out(tmp_path, capsys):
     assert nb.experiments("conv2", ["winning_ticket", "random_reinit"]) == {}
     text = capsys.readouterr().out
     assert "Conv-2 on CIFAR-10, preset `quick` (`" in text
-    assert "no results yet (0 of 7 planned networks)" in text  # 1 trial: 4 tickets, 3 reinit
+    # 1 trial: 4 tickets, 3 reinit
+    assert "no results yet (0 of 7 planned networks: winning ticket, reinit)." in text
     assert list(tmp_path.iterdir()) == []
 
 

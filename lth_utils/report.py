@@ -77,21 +77,27 @@ def render_notebook(executed: Path, html_path: Path) -> None:
 def claims_context(results_dir: Path, preset: str) -> dict:
     """The claims table of the results of `preset` in `results_dir`
     (lth_utils.claims_report): rows with id, network, where, quote, paper, this run, at Pm,
-    verdict, note; the counts; one line per run on its protocol; or the error that kept them
-    from being read."""
+    verdict, note; the counts; one line per run on its protocol; the sensitivity table (the
+    claims on the paper run and on each variant's, "What does not reproduce": its columns and
+    rows, empty unless `preset` is its base and a variant has results); or the error that
+    kept them from being read."""
     from . import claims_report
     from .errors import LTHError
     try:
         runs = claims_report.load_runs(results_dir, preset)
         evaluated = claims_report.evaluate_claims(runs)
     except (LTHError, OSError, ValueError) as e:
-        return {"error": str(e), "rows": [], "counted": {}, "notes": []}
+        return {"error": str(e), "rows": [], "counted": {}, "notes": [], "sensitivity": {}}
     rows = claims_report.claims_table(evaluated).assign(id=evaluated["id"]).to_dict(
         "records")
+    table = (claims_report.sensitivity(results_dir) if preset == claims_report.BASE
+             else None)
     return {"error": None, "rows": rows,
             "counted": {v: claims_report.counted(v, n)
                         for v, n in claims_report.verdict_counts(evaluated).items()},
-            "notes": [claims_report.protocol_note(r) for r in runs.values()]}
+            "notes": [claims_report.protocol_note(r) for r in runs.values()],
+            "sensitivity": ({"columns": list(table.columns), "rows": table.values.tolist()}
+                            if table is not None and len(table) else {})}
 
 
 def write_manifest(build, notebooks: dict) -> dict:

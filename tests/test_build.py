@@ -272,6 +272,38 @@ def test_report_without_results_leads_with_claims_not_run(tmp_path):
     assert (tmp_path / "report" / "report.css").is_file()
 
 
+def test_report_of_the_paper_preset_shows_the_sensitivity_table(tmp_path):
+    """On the committed runs, the front page of a `paper` build sets each claim's verdict on
+    the x/255 run beside the standardized run's, cell for cell as claims_report gives them; a
+    preset without variants has no such section."""
+    import html
+    from lth_utils import claims_report
+    from lth_utils.report import write_report
+    table = claims_report.sensitivity(REPO / "results")
+    if table.empty:
+        pytest.skip("no committed variant run")
+    b = script()
+
+    def front_page(stem):
+        fake = SimpleNamespace(dir=tmp_path / stem, repo=REPO, stem=stem,
+                               results_dir=REPO / "results",
+                               figures_dir=tmp_path / stem / "figures", overrides={},
+                               train=False, args=SimpleNamespace(device="cpu"),
+                               executed=lambda name: tmp_path / f"{name}.ipynb",
+                               experiments=lambda name: [])
+        return html.unescape(write_report(fake, b.NOTEBOOKS).read_text())
+
+    index = front_page("paper")
+    section = index[index.index('id="sensitivity"'):index.index('id="notebooks"')]
+    rows = re.findall(r"<tr>(.*?)</tr>", section)
+    assert re.findall(r"<th>(.*?)</th>", rows[0]) == list(table.columns)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in rows[1:]]
+    assert cells == [[str(v) for v in row] for row in table.values.tolist()]
+    assert any("holds" in c for row in cells for c in row) and \
+        any("does not hold" in c for row in cells for c in row)
+    assert 'id="sensitivity"' not in front_page("quick")
+
+
 def test_committed_figures_were_drawn_from_the_committed_results():
     """figures/paper/build.json names the results each notebook read and how many of their runs
     were finished: the committed summary.csv files must hold exactly that many, so that the

@@ -169,11 +169,14 @@ def run_folders(results_dir, preset: str, own: bool = True) -> list:
                   if (store := Store(f)).has_params and store.read_hparams().preset == p)
 
 
-def variant_runs(results_dir, base: str = BASE, variants=VARIANTS) -> dict:
+def variant_runs(results_dir, base: str = BASE, variants=VARIANTS,
+                 base_runs: dict | None = None) -> dict:
     """{label: {network: Results}}: the `base` run and each variant's, of the networks some
     variant has results for, each labelled by its preset and input normalization, e.g.
-    'paper (x/255)'; empty when no variant has results."""
-    runs = {p: load_runs(results_dir, p) for p in (base, *variants)}
+    'paper (x/255)'; empty when no variant has results. `base_runs`: the `base` preset's
+    `load_runs`, where already loaded."""
+    runs = {p: base_runs if p == base and base_runs is not None else load_runs(results_dir, p)
+            for p in (base, *variants)}
     networks = {n for p in variants for n in runs[p]}
     kept = {p: {n: r for n, r in by.items() if n in networks} for p, by in runs.items()}
     return {run_label(p, by): by for p, by in kept.items()} if networks else {}

@@ -86,12 +86,13 @@ def claims_context(results_dir: Path, preset: str) -> dict:
     try:
         runs = claims_report.load_runs(results_dir, preset)
         evaluated = claims_report.evaluate_claims(runs)
+        by_label = (claims_report.variant_runs(results_dir, base_runs=runs)
+                    if preset == claims_report.BASE else {})
+        table = claims_report.sensitivity(results_dir, by_label=by_label) if by_label else None
     except (LTHError, OSError, ValueError) as e:
         return {"error": str(e), "rows": [], "counted": {}, "notes": [], "sensitivity": {}}
     rows = claims_report.claims_table(evaluated).assign(id=evaluated["id"]).to_dict(
         "records")
-    table = (claims_report.sensitivity(results_dir) if preset == claims_report.BASE
-             else None)
     return {"error": None, "rows": rows,
             "counted": {v: claims_report.counted(v, n)
                         for v, n in claims_report.verdict_counts(evaluated).items()},

@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lth_utils import cli
+from lth_utils import cli, download
 from lth_utils.data import read_cifar10_batch, read_mnist_file
-from lth_utils import download
 from lth_utils.download import MNIST_FILES, fetch_cifar10, fetch_mnist
 from lth_utils.errors import LTHError
 

@@ -272,10 +272,10 @@ def test_report_without_results_leads_with_claims_not_run(tmp_path):
     assert (tmp_path / "report" / "report.css").is_file()
 
 
-def test_report_of_the_paper_preset_shows_the_sensitivity_table(tmp_path):
+def test_report_of_the_paper_preset_shows_the_sensitivity_table(tmp_path, monkeypatch):
     """On the committed runs, the front page of a `paper` build sets each claim's verdict on
     the x/255 run beside the standardized run's, cell for cell as claims_report gives them; a
-    preset without variants has no such section."""
+    preset without variants has no such section; an unreadable variant is the claims' error."""
     import html
     from lth_utils import claims_report
     from lth_utils.report import write_report
@@ -302,6 +302,19 @@ def test_report_of_the_paper_preset_shows_the_sensitivity_table(tmp_path):
     assert any("holds" in c for row in cells for c in row) and \
         any("does not hold" in c for row in cells for c in row)
     assert 'id="sensitivity"' not in front_page("quick")
+    # a variant's folder that cannot be read is the claims' error banner, not a traceback
+    from lth_utils.errors import LTHError
+    from lth_utils.report import claims_context
+
+    def unreadable(results_dir, preset):
+        if preset != "paper":
+            raise LTHError(f"{preset}'s folder is damaged")
+        return {}
+
+    monkeypatch.setattr(claims_report, "load_runs", unreadable)
+    context = claims_context(REPO / "results", "paper")
+    assert context["error"] == "paper_standardize's folder is damaged"
+    assert context["sensitivity"] == {} and context["rows"] == []
 
 
 def test_committed_figures_were_drawn_from_the_committed_results():
